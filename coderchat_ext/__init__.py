@@ -1,0 +1,19 @@
+"""coderchat_ext: an agent chat for Jupyter.
+
+A Jupyter server extension (:class:`~coderchat_ext.app.CoderChatApp`) hosts a chat daemon that
+runs LLM conversations with tools, keeps them in SQLite and streams them over WebSockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["__version__"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .app import CoderChatApp
+
+    return [{"module": "coderchat_ext.app", "app": CoderChatApp}]

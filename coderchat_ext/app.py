@@ -1,0 +1,223 @@
+"""``CoderChatApp``: the Jupyter server extension hosting the chat daemon (DESIGN §1, §13).
+
+Opening the database and starting the daemon happen in the async start hook; ``stop_extension``
+stops the daemon (running chats become ``pending`` and resume at the next start) and closes the
+database. Nothing here imports a provider SDK.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+
+from ._version import __version__
+from .chatd.daemon import ChatDaemon, DaemonConfig
+from .chatd.pubsub import MemoryPubSub
+from .chatd.service import ChatService
+from .chatd.settings import SettingsService
+from .chatd.stream import StreamHub
+from .models import ChatModelCallConfig
+from .providers.registry import ProviderCatalog
+from .store import Database
+from .store import configs as store_configs
+from .store import models_config as store_models
+from .store.secrets import SecretBox
+from .tools.base import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+class CoderChatApp(ExtensionApp):
+    """The coderchat_ext server extension. Configure with ``c.CoderChatApp.<trait>``."""
+
+    name = "coderchat_ext"
+    load_other_extensions = True
+
+    db_path = Unicode(
+        "", config=True,
+        help="SQLite database file. Default: <jupyter_data_dir>/coderchat/coderchat.db.",
+    )
+    providers = Dict(
+        {}, config=True,
+        help="Providers by kind (anthropic, openai, openai-compat, demo): "
+        "{kind: {api_key, base_url, display_name, enabled}}. Keys here are never stored.",
+    )
+    default_model = Unicode(
+        "", config=True,
+        help="'provider/model' made the default model config at start when it is not already.",
+    )
+    model_configs = List(
+        [], config=True,
+        help="Model configs created at start when missing: [{provider, model, display_name, "
+        "context_limit, model_config, is_default}].",
+    )
+    template_paths = List(Unicode(), [], config=True, help="Extra workspace template folders.")
+    workspace_root = Unicode(
+        "", config=True, help="Where workspaces live. Default: <root_dir>/workspaces."
+    )
+    heartbeat_interval = Float(30.0, config=True, help="Seconds between chat heartbeats.")
+    stale_after = Float(
+        300.0, config=True, help="Seconds without a heartbeat after which a chat is stale."
+    )
+    acquire_interval = Float(1.0, config=True, help="Seconds between polls for pending chats.")
+    max_chats_per_acquire = Int(10, config=True, help="Chats acquired per poll at most.")
+    max_steps = Int(1200, config=True, help="Steps per turn at most.")
+    startup_timeout = Float(
+        60.0, config=True, help="Seconds a model may take to send its first stream part."
+    )
+    agent_inactive_timeout = Float(
+        120.0, config=True, help="Seconds without an answer after which an agent is 'timeout'."
+    )
+    admin_users = List(
+        Unicode(), [], config=True,
+        help="Users who may change deployment settings. Empty: every user the authorizer "
+        "grants write on coderchat:admin.",
+    )
+    organizations = Dict(
+        {}, config=True,
+        help="Organizations and their members: {name: [usernames] or null for everyone}. "
+        "The 'default' organization always exists and admits everyone.",
+    )
+    groups = Dict({}, config=True, help="Quota groups: {name: {members: [...], budget: N}}.")
+    multi_user = Bool(
+        None, allow_none=True, config=True,
+        help="Own chats per Jupyter username. None: yes unless the server uses the stock "
+        "token/password identity provider (a single-user server, whose token clients get "
+        "random anonymous names), where every chat belongs to default_owner.",
+    )
+    default_owner = Unicode(config=True, help="The owner of every chat on a single-user server.")
+    scripted_model = Dict(
+        None, allow_none=True, config=True,
+        help="Enable the 'scripted' provider (tests, benchmarks) with this script "
+        "(see coderchat_ext.providers.scripted).",
+    )
+    test_tools = Bool(
+        False, config=True, help="Register the echo/sleep/fail/solo tools (tests, benchmarks)."
+    )
+
+    @default("default_owner")
+    def _default_owner(self) -> str:
+        try:
+            return getpass.getuser()
+        except Exception:
+            return "jupyter"
+
+    # --- set up ---------------------------------------------------------------------------
+
+    def initialize_settings(self) -> None:
+        path = self.db_path or os.path.join(jupyter_data_dir(), "coderchat", "coderchat.db")
+        self.db = Database(path)
+        self.secrets = SecretBox(Path(path).with_suffix(".key"))
+        self.pubsub = MemoryPubSub()
+        self.hub = StreamHub(self.pubsub)
+        extra = ("scripted",) if self.scripted_model is not None else ()
+        configured = dict(self.providers)
+        if self.scripted_model is not None:
+            configured.setdefault("scripted", {})
+        self.catalog = ProviderCatalog(
+            self.db, self.secrets, configured=configured, extra_providers=extra
+        )
+        self.tools = ToolRegistry()
+        if self.scripted_model is not None:
+            from .providers.scripted import ScriptedModel
+
+            self.scripted = ScriptedModel(self.scripted_model)
+            title_model = ScriptedModel({"default": {"echo": True}})
+            self.catalog.factories["scripted"] = (
+                lambda config, resolved, purpose: title_model if purpose == "title"
+                else self.scripted
+            )
+        if self.test_tools:
+            from .tools.testing import testing_tools
+
+            for tool in testing_tools():
+                self.tools.register(tool)
+        self.daemon = ChatDaemon(
+            self.db,
+            self.hub,
+            self.catalog,
+            self.tools,
+            DaemonConfig(
+                heartbeat_interval=self.heartbeat_interval,
+                stale_after=self.stale_after,
+                acquire_interval=self.acquire_interval,
+                max_chats_per_acquire=self.max_chats_per_acquire,
+                max_steps=self.max_steps,
+                startup_timeout=self.startup_timeout,
+            ),
+        )
+        self.chats = ChatService(self.db, self.daemon)
+        self.settings_service = SettingsService(self.db, self.catalog, self.pubsub)
+        self.settings.update({"coderchat": self})
+
+    def initialize_handlers(self) -> None:
+        from .server.handlers import rest_handlers
+        from .server.ws import ws_handlers
+
+        self.handlers.extend(ws_handlers())
+        self.handlers.extend(rest_handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.db.open()
+        async with self.db.tx() as conn:
+            await store_configs.sync_organizations(conn, dict(self.organizations))
+            await self._sync_model_configs(conn)
+        self._export_discovery(serverapp)
+        await self.daemon.start()
+        self.log.info("coderchat_ext %s: database %s", __version__, self.db.path)
+
+    async def stop_extension(self) -> None:
+        self.hub.close_all()
+        if self.db._raw is not None:
+            await self.daemon.stop()
+            await self.db.close()
+
+    async def _sync_model_configs(self, conn: Any) -> None:
+        for entry in self.model_configs:
+            existing = await store_models.find_model_config(conn, entry["provider"], entry["model"])
+            if existing is None:
+                await store_models.insert_model_config(
+                    conn,
+                    provider=entry["provider"],
+                    model=entry["model"],
+                    display_name=entry.get("display_name") or entry["model"],
+                    enabled=True,
+                    is_default=bool(entry.get("is_default")),
+                    context_limit=int(entry.get("context_limit", 200_000)),
+                    compression_threshold=int(entry.get("compression_threshold", 70)),
+                    options=ChatModelCallConfig.model_validate(entry.get("model_config") or {}),
+                    created_by=None,
+                )
+        if self.default_model:
+            provider, _, model = self.default_model.partition("/")
+            config = await store_models.find_model_config(conn, provider, model)
+            if config is None:
+                self.log.warning("default_model %s has no model config", self.default_model)
+            elif not config.is_default:
+                await store_models.update_model_config(conn, config.id, is_default=True)
+
+    def _export_discovery(self, serverapp: Any) -> None:
+        """Export ``CODERCHAT_URL``/``CODERCHAT_TOKEN`` so kernels the server starts can find
+        it (DESIGN §12)."""
+        os.environ["CODERCHAT_URL"] = serverapp.connection_url
+        token = getattr(serverapp.identity_provider, "token", "") or ""
+        if token:
+            os.environ["CODERCHAT_TOKEN"] = token
+
+    # --- identity -------------------------------------------------------------------------
+
+    def owner_for(self, user: Any) -> str:
+        """The chat owner for a Jupyter user (see ``multi_user``)."""
+        multi = self.multi_user
+        if multi is None:
+            provider = getattr(self.serverapp, "identity_provider", None)
+            multi = type(provider) not in (IdentityProvider, PasswordIdentityProvider)
+        return str(user.username) if multi else self.default_owner

@@ -1,0 +1,630 @@
+"""The chat daemon: acquires pending chats, runs their turns, heartbeats and recovers stale
+chats (reference §2, DESIGN §4).
+
+Ownership: a worker acquires chats in a ``BEGIN IMMEDIATE`` transaction (status ``pending`` ->
+``running`` with its ``worker_id``), bumps their heartbeats every ``heartbeat_interval``, and
+finishes each turn in one transaction that first re-reads the row, so two daemons on one database
+file never run or finish the same chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from ..models import (
+    Chat,
+    ChatError,
+    ChatMessage,
+    ChatMessagePart,
+    ChatModelConfig,
+    ChatStatus,
+    ChatStreamRetry,
+    ChatWatchEvent,
+    WatchEventKind,
+    WatchToolCall,
+    new_id,
+    utcnow,
+)
+from ..providers.registry import NoAdapter, ProviderCatalog
+from ..store import Database
+from ..store import chats as store_chats
+from ..store import configs as store_configs
+from ..store import messages as store_messages
+from ..store import models_config as store_models
+from ..store.db import Conn
+from ..store.messages import NewMessage
+from ..tools.base import ToolContext, ToolRegistry
+from . import prompt
+from .errors import Classification, ClassifiedError, retry_message
+from .loop import (
+    MAX_STEPS,
+    STARTUP_TIMEOUT,
+    CancelReason,
+    NotOwner,
+    Outcome,
+    StepRecord,
+    TurnEnv,
+    TurnRunner,
+    classify_failure,
+)
+from .stream import StreamHub
+from .title import TITLE_TIMEOUT, generate_title
+
+log = logging.getLogger(__name__)
+
+DYNAMIC_TIMEOUT_RESULT = "Dynamic tool execution timed out"
+"""Reference §2.2 (stale ``requires_action``)."""
+
+
+@dataclass
+class DaemonConfig:
+    """Timing and limits, in seconds where a duration (defaults: reference §2.1, §5.7)."""
+
+    heartbeat_interval: float = 30.0
+    stale_after: float = 300.0
+    acquire_interval: float = 1.0
+    max_chats_per_acquire: int = 10
+    max_steps: int = MAX_STEPS
+    startup_timeout: float = STARTUP_TIMEOUT
+
+
+class _Run:
+    def __init__(self, chat_id: str) -> None:
+        self.chat_id = chat_id
+        self.task: asyncio.Task[None] | None = None
+        self.env: TurnEnv | None = None
+        self.cancel_reason: CancelReason | None = None
+
+    def cancel(self, reason: CancelReason) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        if self.env is not None:
+            self.env.cancel_reason = self.cancel_reason
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+def _iso_before(seconds: float) -> str:
+    moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ChatDaemon:
+    """Owns the background tasks that run chats; :meth:`stop` cancels them all.
+
+    ``services`` is passed to every tool through :class:`~coderchat_ext.tools.base.ToolContext`.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        hub: StreamHub,
+        catalog: ProviderCatalog,
+        tools: ToolRegistry,
+        config: DaemonConfig | None = None,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.db = db
+        self.hub = hub
+        self.catalog = catalog
+        self.tools = tools
+        self.config = config or DaemonConfig()
+        self.services = services if services is not None else {}
+        self.worker_id = new_id()
+        self._runs: dict[str, _Run] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.turns_completed = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover stale chats once, then start acquiring, heartbeating and recovering."""
+        await self.recover_stale()
+        self._spawn(self._acquire_loop())
+        self._spawn(self._heartbeat_loop())
+        self._spawn(self._stale_loop())
+        self.wake()
+
+    async def stop(self) -> None:
+        """Stop acquiring, end running turns as ``pending`` (resumed by the next start),
+        cancel every background task."""
+        self._stopping = True
+        runs = list(self._runs.values())
+        for run in runs:
+            run.cancel("shutdown")
+        tasks = [r.task for r in runs if r.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        async with self.db.tx() as conn:
+            await store_chats.release_worker(conn, self.worker_id, "pending")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def wake(self) -> None:
+        """Make the acquire loop poll now (a write made a chat pending)."""
+        self._wake.set()
+
+    def is_running(self, chat_id: str) -> bool:
+        return chat_id in self._runs
+
+    def cancel_run(self, chat_id: str, reason: CancelReason = "interrupt") -> None:
+        run = self._runs.get(chat_id)
+        if run is not None:
+            run.cancel(reason)
+
+    async def wait_idle(self, chat_id: str) -> None:
+        """Wait until this worker no longer runs ``chat_id``."""
+        run = self._runs.get(chat_id)
+        if run is not None and run.task is not None:
+            await asyncio.gather(run.task, return_exceptions=True)
+
+    # --- loops ----------------------------------------------------------------------------
+
+    async def _acquire_loop(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.acquire_interval)
+            self._wake.clear()
+            try:
+                while not self._stopping:
+                    acquired = await self._acquire()
+                    if len(acquired) < self.config.max_chats_per_acquire:
+                        break
+            except Exception:
+                log.exception("acquiring chats failed")
+
+    async def _acquire(self) -> list[Chat]:
+        async with self.db.tx() as conn:
+            chats = await store_chats.acquire_pending(
+                conn, self.worker_id, self.config.max_chats_per_acquire
+            )
+        for chat in chats:
+            if self._stopping:
+                async with self.db.tx() as conn:
+                    await store_chats.set_status(conn, chat.id, "pending")
+                continue
+            previous = self._runs.get(chat.id)
+            run = _Run(chat.id)
+            self._runs[chat.id] = run
+            run.task = asyncio.ensure_future(self._process(chat, run, previous))
+        return chats
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.config.heartbeat_interval)
+            await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        """Bump heartbeats; interrupt local runs this worker no longer owns (reference §2.3)."""
+        ids = list(self._runs)
+        if not ids:
+            return
+        try:
+            async with self.db.tx() as conn:
+                owned = await store_chats.heartbeat(conn, self.worker_id, ids)
+        except Exception:
+            log.exception("heartbeat failed")
+            return
+        for chat_id in ids:
+            if chat_id not in owned:
+                self.cancel_run(chat_id, "interrupt")
+
+    async def _stale_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.config.stale_after / 5)
+            try:
+                await self.recover_stale()
+            except Exception:
+                log.exception("stale recovery failed")
+
+    async def recover_stale(self) -> None:
+        """``running`` chats without a heartbeat for ``stale_after`` -> ``pending``;
+        ``requires_action`` chats idle that long -> ``error`` with synthetic results
+        (reference §2.2)."""
+        before = _iso_before(self.config.stale_after)
+        changed: list[str] = []
+        async with self.db.tx() as conn:
+            for chat_id in await store_chats.stale_running(conn, before):
+                if chat_id in self._runs:
+                    continue
+                await store_chats.set_status(conn, chat_id, "pending")
+                changed.append(chat_id)
+            for chat_id in await store_chats.stale_requires_action(conn, before):
+                inserted = await self._answer_dynamic_calls(conn, chat_id, DYNAMIC_TIMEOUT_RESULT)
+                error = ChatError(message=DYNAMIC_TIMEOUT_RESULT, kind="generic")
+                await store_chats.set_status(conn, chat_id, "error", last_error=error)
+                self.hub.publish(chat_id, _event(chat_id, "error", error=error.dump()))
+                for message in inserted:
+                    self.hub.publish(chat_id, _message_event(message))
+                changed.append(chat_id)
+        for chat_id in changed:
+            await self.publish_status(chat_id)
+        if changed:
+            self.wake()
+
+    async def _answer_dynamic_calls(
+        self, conn: Conn, chat_id: str, text: str, created_by: str | None = None
+    ) -> list[ChatMessage]:
+        """Insert an error result for every unanswered dynamic call of the last assistant
+        message."""
+        pending = await pending_dynamic_calls(conn, chat_id)
+        chat = await store_chats.get_chat(conn, chat_id)
+        return await store_messages.insert_messages(
+            conn,
+            chat_id,
+            [
+                NewMessage(
+                    role="tool",
+                    content=[
+                        ChatMessagePart(
+                            type="tool-result",
+                            tool_call_id=c.tool_call_id,
+                            tool_name=c.tool_name,
+                            result=text,
+                            is_error=True,
+                            created_at=utcnow(),
+                        )
+                    ],
+                    created_by=created_by,
+                    model_config_id=chat.last_model_config_id if chat else None,
+                )
+                for c in pending
+            ],
+        )
+
+    # --- publishing -----------------------------------------------------------------------
+
+    async def publish_status(self, chat_id: str, kind: WatchEventKind = "status_change") -> None:
+        """Publish the chat's current status on its stream and a watch event to its owner."""
+        async with self.db.read() as conn:
+            chat = await store_chats.get_chat(conn, chat_id)
+        if chat is None:
+            return
+        self.hub.publish(chat_id, _event(chat_id, "status", status=chat.status))
+        self.publish_watch(chat, kind)
+
+    def publish_watch(
+        self,
+        chat: Chat,
+        kind: WatchEventKind,
+        tool_calls: list[WatchToolCall] | None = None,
+    ) -> None:
+        self.hub.publish_watch(chat.owner, ChatWatchEvent(kind=kind, chat=chat,
+                                                          tool_calls=tool_calls))
+
+    def publish_messages(self, chat_id: str, messages: list[ChatMessage]) -> None:
+        for message in messages:
+            if message.visibility != "model":
+                self.hub.publish(chat_id, _message_event(message))
+
+    # --- one turn -------------------------------------------------------------------------
+
+    async def _process(self, chat: Chat, run: _Run, previous: _Run | None = None) -> None:
+        if previous is not None and previous.task is not None:
+            # The previous run of this chat is still winding down (interrupted, then the chat
+            # was made pending again): let it finish first.
+            await asyncio.gather(previous.task, return_exceptions=True)
+        self.hub.start_buffering(chat.id)
+        outcome: Outcome | None = None
+        error: ChatError | None = None
+        try:
+            self.hub.publish(chat.id, _event(chat.id, "status", status="running"))
+            self.publish_watch(chat, "status_change")
+            try:
+                env = await self._turn_env(chat, run)
+                run.env = env
+                env.cancel_reason = run.cancel_reason
+                if run.cancel_reason is not None:
+                    raise asyncio.CancelledError
+                self._maybe_title(chat, env)
+                outcome = await TurnRunner(env).run()
+            except asyncio.CancelledError:
+                if run.cancel_reason is None:
+                    raise
+                outcome = "shutdown" if run.cancel_reason == "shutdown" else "interrupted"
+            except ClassifiedError as exc:
+                error = exc.error
+            except Exception as exc:
+                log.exception("chat %s: turn failed", chat.id)
+                provider = run.env.provider_name if run.env else None
+                error = classify_failure(exc, provider or "")
+            await asyncio.shield(self._finish(chat, outcome, error))
+        finally:
+            if self._runs.get(chat.id) is run:
+                self.hub.stop_buffering(chat.id)
+                del self._runs[chat.id]
+            self.turns_completed += 1
+
+    async def resolve_model_config(self, conn: Conn, chat: Chat) -> ChatModelConfig:
+        """The chat's model config, else the default (reference §5.2)."""
+        config = None
+        if chat.last_model_config_id:
+            config = await store_models.get_model_config(conn, chat.last_model_config_id)
+        if config is None:
+            config = await store_models.get_default_model_config(conn)
+        if config is None:
+            raise ClassifiedError(
+                "no default chat model config is available",
+                ChatError(
+                    message="No default chat model config is available.", kind="config"
+                ),
+            )
+        return config
+
+    async def _turn_env(self, chat: Chat, run: _Run) -> TurnEnv:
+        async with self.db.read() as conn:
+            config = await self.resolve_model_config(conn, chat)
+            history = await store_messages.list_for_prompt(conn, chat.id)
+            custom = await store_configs.get_user(conn, chat.owner, store_configs.USER_PROMPT)
+        try:
+            model, resolved = await self.catalog.model_for(config)
+        except (NoAdapter, LookupError):
+            raise ClassifiedError(
+                f"no adapter for provider {config.provider}",
+                ChatError(
+                    message=f'No model adapter is available for provider "{config.provider}".',
+                    kind="config",
+                    provider=config.provider,
+                ),
+            ) from None
+        if not resolved.enabled:
+            raise ClassifiedError(
+                "provider disabled",
+                ChatError(message="", kind="provider_disabled", provider=config.provider),
+            )
+        system = []
+        if chat.parent_chat_id:
+            system.append(prompt.SUBAGENT_INSTRUCTION)
+        if custom and custom.strip():
+            system.append(prompt.user_instructions(custom.strip()))
+        active = {t.name: t for t in self.tools.active(chat)}
+        dynamic = {d.name: d for d in chat.dynamic_tools or [] if d.name not in active}
+        chat_id = chat.id
+
+        def tool_context(call_id: str) -> ToolContext:
+            async def emit(delta: str) -> None:
+                self.hub.publish(
+                    chat_id,
+                    {
+                        "type": "message_part",
+                        "chat_id": chat_id,
+                        "message_part": {
+                            "role": "tool",
+                            "part": {"type": "tool-result", "tool_call_id": call_id,
+                                     "result_delta": delta},
+                        },
+                    },
+                )
+
+            return ToolContext(chat=chat, tool_call_id=call_id, emit=emit,
+                               services=self.services)
+
+        async def on_retry(
+            attempt: int, err: BaseException, classified: Classification, delay: float
+        ) -> None:
+            retrying_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
+            payload = ChatStreamRetry(
+                attempt=attempt,
+                delay_ms=int(delay * 1000),
+                error=retry_message(classified),
+                kind=classified.error.kind,
+                provider=classified.error.provider,
+                status_code=classified.error.status_code,
+                retrying_at=retrying_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            )
+            log.info("chat %s: retry %d in %.0fs: %s", chat_id, attempt, delay, err)
+            self.hub.publish(chat_id, _event(chat_id, "retry", retry=payload.dump()))
+
+        async def persist(record: StepRecord, interrupted: bool) -> list[ChatMessage]:
+            return await self._persist_step(chat, config, record, interrupted)
+
+        return TurnEnv(
+            chat_id=chat.id,
+            model=model,
+            model_config=config,
+            provider_name=config.provider,
+            system=system,
+            history=history,
+            tools=active,
+            known_tools={t.name for t in self.tools.all()},
+            dynamic_tools=dynamic,
+            tool_context=tool_context,
+            publish=lambda event: self.hub.publish(chat_id, event),
+            persist=persist,
+            on_retry=on_retry,
+            clear_parts=lambda: self.hub.clear_parts(chat_id),
+            max_steps=self.config.max_steps,
+            startup_timeout=self.config.startup_timeout,
+        )
+
+    async def _persist_step(
+        self, chat: Chat, config: ChatModelConfig, record: StepRecord, interrupted: bool
+    ) -> list[ChatMessage]:
+        """Write a step: one assistant message, then one tool message per local result.
+
+        Allowed while this worker owns the chat, or (``interrupted``) when a user interrupt set
+        it ``waiting``; otherwise raises :class:`NotOwner` (reference §2.3).
+        """
+        rows = []
+        if record.assistant:
+            rows.append(
+                NewMessage(
+                    role="assistant",
+                    content=record.assistant,
+                    model_config_id=config.id,
+                    usage=record.usage,
+                    total_cost_micros=record.cost_micros,
+                    runtime_ms=record.runtime_ms,
+                    provider_response_id=record.provider_response_id,
+                )
+            )
+        rows += [
+            NewMessage(role="tool", content=[part], model_config_id=config.id)
+            for part in record.tool_results
+        ]
+        async with self.db.tx() as conn:
+            row = await store_chats.get_chat(conn, chat.id)
+            owner_ok = row is not None and row.status == "running" and (
+                row.worker_id == self.worker_id and row.started_at == chat.started_at
+            )
+            if not owner_ok and not (interrupted and row is not None and row.status == "waiting"):
+                raise NotOwner(chat.id)
+            messages = await store_messages.insert_messages(conn, chat.id, rows)
+        self.hub.clear_parts(chat.id)
+        self.publish_messages(chat.id, messages)
+        return messages
+
+    async def _finish(
+        self, chat: Chat, outcome: Outcome | None, error: ChatError | None
+    ) -> None:
+        """End a turn in one transaction (reference §2.3 "finishing"). A row that another run
+        owns now (another worker, or a later acquisition here) is left alone."""
+        chat_id = chat.id
+        promoted: list[ChatMessage] = []
+        action: list[WatchToolCall] = []
+        async with self.db.tx() as conn:
+            row = await store_chats.get_chat(conn, chat_id)
+            if row is None:
+                return
+            if row.status == "running" and (
+                row.worker_id != self.worker_id or row.started_at != chat.started_at
+            ):
+                return
+            status: ChatStatus
+            if row.status == "pending":
+                status = "pending"
+            elif outcome == "shutdown":
+                status = "pending" if row.status == "running" else row.status
+            elif error is not None:
+                status = "error"
+            elif outcome == "requires_action" and row.status == "running":
+                status = "requires_action"
+                action = [
+                    WatchToolCall(
+                        tool_call_id=c.tool_call_id or "",
+                        tool_name=c.tool_name or "",
+                        args=json.dumps(c.args),
+                    )
+                    for c in await pending_dynamic_calls(conn, chat_id)
+                ]
+            elif row.status in ("running", "waiting"):
+                status = "waiting"
+                if not row.archived:
+                    promoted = await promote_next(conn, row)
+                    if promoted:
+                        status = "pending"
+            else:
+                status = row.status
+            await store_chats.set_status(conn, chat_id, status, last_error=error)
+            queue = await store_messages.list_queue(conn, chat_id) if promoted else None
+        if error is not None:
+            self.hub.publish(chat_id, _event(chat_id, "error", error=error.dump()))
+        self.publish_messages(chat_id, promoted)
+        if queue is not None:
+            self.hub.publish(
+                chat_id,
+                _event(chat_id, "queue_update", queued_messages=[q.dump() for q in queue]),
+            )
+        if action:
+            self.hub.publish(
+                chat_id,
+                _event(chat_id, "action_required",
+                       action_required={"tool_calls": [a.dump() for a in action]}),
+            )
+        await self.publish_status(chat_id)
+        if action:
+            async with self.db.read() as conn:
+                chat = await store_chats.get_chat(conn, chat_id)
+            if chat is not None:
+                self.publish_watch(chat, "action_required", action)
+        if status == "pending":
+            self.wake()
+
+    # --- titles ---------------------------------------------------------------------------
+
+    def _maybe_title(self, chat: Chat, env: TurnEnv) -> None:
+        visible = [m for m in env.history if m.visibility in ("user", "both")]
+        users = [m for m in visible if m.role == "user"]
+        if len(users) != 1 or any(m.role in ("assistant", "tool") for m in visible):
+            return
+        if chat.title != prompt.initial_title(users[0].content):
+            return
+        text = "".join(p.text or "" for p in users[0].content if p.type == "text")
+        self._spawn(self._title(chat, env.model_config, text, chat.title))
+
+    async def _title(
+        self, chat: Chat, config: ChatModelConfig, text: str, placeholder: str
+    ) -> None:
+        try:
+            model, _ = await self.catalog.model_for(config, purpose="title")
+            title = await asyncio.wait_for(generate_title(model, text), TITLE_TIMEOUT)
+        except Exception as exc:
+            log.info("chat %s: title generation failed: %s", chat.id, exc)
+            return
+        if not title or title == placeholder:
+            return
+        async with self.db.tx() as conn:
+            row = await store_chats.get_chat(conn, chat.id)
+            if row is None or row.title != placeholder:
+                return
+            await store_chats.update_chat(conn, chat.id, title=title)
+            updated = await store_chats.get_chat(conn, chat.id)
+        if updated is not None:
+            self.publish_watch(updated, "title_change")
+
+
+async def pending_dynamic_calls(conn: Conn, chat_id: str) -> list[ChatMessagePart]:
+    """Dynamic tool calls of the last assistant message that have no result yet
+    (reference §11)."""
+    chat = await store_chats.get_chat(conn, chat_id)
+    last = await store_messages.last_assistant(conn, chat_id)
+    if chat is None or last is None:
+        return []
+    names = {d.name for d in chat.dynamic_tools or []}
+    calls = [p for p in last.content if p.type == "tool-call" and p.tool_name in names
+             and not p.provider_executed]
+    answered = {
+        p.tool_call_id
+        for m in await store_messages.messages_after(conn, chat_id, last.id)
+        for p in m.content
+        if p.type == "tool-result"
+    }
+    return [c for c in calls if c.tool_call_id not in answered]
+
+
+async def promote_next(conn: Conn, chat: Chat, queued_id: int | None = None) -> list[ChatMessage]:
+    """Pop a queued message (the oldest, or ``queued_id``) and insert it as a user message."""
+    queued = await store_messages.take_queued(conn, chat.id, queued_id)
+    if queued is None:
+        return []
+    return await store_messages.insert_messages(
+        conn,
+        chat.id,
+        [NewMessage(role="user", content=queued.content, created_by=chat.owner,
+                    model_config_id=queued.model_config_id)],
+    )
+
+
+def _event(chat_id: str, type_: str, **fields: Any) -> dict[str, Any]:
+    return {"type": type_, "chat_id": chat_id, **fields}
+
+
+def _message_event(message: ChatMessage) -> dict[str, Any]:
+    return {"type": "message", "chat_id": message.chat_id, "message": message.public().dump()}

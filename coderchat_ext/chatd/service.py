@@ -1,0 +1,765 @@
+"""Chat operations behind the API: validation with the reference's messages, transactions,
+events (reference §2.2, §3; DESIGN §5).
+
+Handlers parse and authorize, then call one method here with an :class:`Actor`. Every method
+validates before it writes, so a refused request changes nothing. A chat of another owner is
+"not found" (404), never "forbidden".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import errors as E
+from ..models import (
+    Chat,
+    ChatMessage,
+    ChatMessagePart,
+    ChatQueuedMessage,
+    DynamicTool,
+    utcnow,
+)
+from ..store import Database
+from ..store import chats as store_chats
+from ..store import configs as store_configs
+from ..store import messages as store_messages
+from ..store import models_config as store_models
+from ..store.db import Conn
+from ..store.messages import MAX_QUEUE_SIZE, NewMessage
+from . import prompt
+from .daemon import ChatDaemon, pending_dynamic_calls, promote_next
+from .stream import CLOSE_HISTORY_CHANGED, Event, Subscription
+
+MAX_DYNAMIC_TOOLS = 250
+MAX_TITLE_CHARS = 200
+MAX_LABELS = 50
+INTERRUPTED_BY_USER = "Tool execution interrupted by user"
+"""Synthetic result for dynamic calls of an interrupted ``requires_action`` chat (§2.2)."""
+INTERRUPT_SETTLE_TIMEOUT = 10.0
+"""Seconds ``interrupt`` waits for the interrupted step to be persisted before answering."""
+
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling: the chat owner name and whether they may change deployment settings."""
+
+    username: str
+    is_admin: bool = False
+
+
+WorkspaceCheck = Callable[[Conn, Actor, str, str], Any]
+"""``(conn, actor, workspace_id, organization_id)`` -> awaitable raising :class:`E.ApiError`
+when the workspace may not be bound; registered by the workspaces subsystem."""
+
+
+def parse_content(raw: Any) -> list[ChatMessagePart]:
+    """User input parts (``ChatInputPart``) -> message parts, validated as reference §3.1
+    (``createChatInputFromParts``). Raises :class:`E.BadRequest`."""
+    if raw is None or raw == [] or raw == "":
+        raise E.BadRequest("Content is required.", "Content cannot be empty.")
+    if isinstance(raw, str):
+        raw = [{"type": "text", "text": raw}]
+    if not isinstance(raw, list):
+        raise E.BadRequest("Invalid input part.", "content must be an array of parts.")
+    parts: list[ChatMessagePart] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise E.BadRequest("Invalid input part.", f"content[{i}] must be an object.")
+        kind = item.get("type")
+        if kind == "text":
+            text = item.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise E.BadRequest("Invalid input part.", f"content[{i}].text cannot be empty.")
+            parts.append(ChatMessagePart(type="text", text=text))
+        elif kind == "file":
+            if not item.get("file_id"):
+                raise E.BadRequest(
+                    "Invalid input part.", f"content[{i}].file_id is required for file parts."
+                )
+            raise E.BadRequest(
+                "Invalid input part.", f"content[{i}].file_id references a file that does not exist."
+            )
+        elif kind == "file-reference":
+            name = item.get("file_name")
+            if not isinstance(name, str) or not name:
+                raise E.BadRequest(
+                    "Invalid input part.",
+                    f"content[{i}].file_name is required for file-reference parts.",
+                )
+            start, end = item.get("start_line"), item.get("end_line")
+            for key, value in (("start_line", start), ("end_line", end)):
+                if value is not None and (not isinstance(value, int) or value < 1):
+                    raise E.BadRequest(
+                        "Invalid input part.", f"content[{i}].{key} must be a positive integer."
+                    )
+            content = item.get("content")
+            parts.append(
+                ChatMessagePart(
+                    type="file-reference",
+                    file_name=name,
+                    start_line=start,
+                    end_line=end,
+                    content=content if isinstance(content, str) else None,
+                )
+            )
+        else:
+            raise E.BadRequest(
+                "Invalid input part.", f'content[{i}].type "{kind}" is not supported.'
+            )
+    if not any(p.type in ("text", "file") for p in parts):
+        raise E.BadRequest(
+            "Invalid input part.", "content must include at least one text or file part."
+        )
+    return parts
+
+
+def parse_labels(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > MAX_LABELS:
+        raise E.BadRequest("Invalid labels.", f"labels must be an object of at most {MAX_LABELS}"
+                           " string values.")
+    for key, value in raw.items():
+        if not _LABEL_KEY.match(key) or not isinstance(value, str) or not value or len(value) > 256:
+            raise E.BadRequest(
+                "Invalid labels.",
+                f'Label "{key}" must have a key of letters, digits, ".", "_", "/" or "-" (at most'
+                " 64) and a non-empty string value of at most 256 characters.",
+            )
+    return dict(raw)
+
+
+def parse_dynamic_tools(raw: Any) -> list[DynamicTool]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise E.BadRequest("Invalid dynamic tools.", "unsafe_dynamic_tools must be an array.")
+    if len(raw) > MAX_DYNAMIC_TOOLS:
+        raise E.BadRequest("Too many dynamic tools.", "Maximum 250 dynamic tools per chat.")
+    tools: list[DynamicTool] = []
+    seen: set[str] = set()
+    for item in raw:
+        if not isinstance(item, dict):
+            raise E.BadRequest("Invalid dynamic tools.", "Each dynamic tool must be an object.")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise E.BadRequest("Dynamic tool name must not be empty.")
+        if name in seen:
+            raise E.BadRequest("Duplicate dynamic tool name.", f'Tool "{name}" appears more than once.')
+        seen.add(name)
+        schema = item.get("input_schema", {"type": "object"})
+        if not isinstance(schema, dict):
+            raise E.BadRequest("Invalid dynamic tools.", f'Tool "{name}": input_schema must be'
+                               " a JSON object.")
+        description = item.get("description")
+        tools.append(DynamicTool(name=name, description=description if isinstance(
+            description, str) else None, input_schema=schema))
+    return tools
+
+
+def parse_uuid(value: Any) -> str | None:
+    """The canonical form of a UUID string, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def parse_positive_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+class ChatService:
+    """The operations of the chat endpoints, for one daemon and database."""
+
+    def __init__(self, db: Database, daemon: ChatDaemon) -> None:
+        self.db = db
+        self.daemon = daemon
+        self.hub = daemon.hub
+        self.workspace_check: WorkspaceCheck | None = None
+        self._title_locks: set[str] = set()
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _owned(self, conn: Conn, actor: Actor, chat_id: str) -> Chat:
+        chat = await store_chats.get_chat(conn, chat_id) if parse_uuid(chat_id) else None
+        if chat is None or chat.owner != actor.username:
+            raise E.NotFound("Chat not found.", f'No chat with ID "{chat_id}".')
+        return chat
+
+    async def get_chat(self, actor: Actor, chat_id: str) -> Chat:
+        async with self.db.read() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            chat.children = await store_chats.list_children(conn, [chat.id]) or None
+        return chat
+
+    async def _check_workspace(
+        self, conn: Conn, actor: Actor, workspace_id: Any, organization_id: str
+    ) -> str:
+        ws = parse_uuid(workspace_id)
+        if ws is None or self.workspace_check is None:
+            raise E.BadRequest("Workspace not found or you do not have access to this resource")
+        await self.workspace_check(conn, actor, ws, organization_id)
+        return ws
+
+    def _publish_queue(self, chat_id: str, queue: list[ChatQueuedMessage]) -> None:
+        self.hub.publish(
+            chat_id,
+            {"type": "queue_update", "chat_id": chat_id,
+             "queued_messages": [q.dump() for q in queue]},
+        )
+
+    # --- chats ----------------------------------------------------------------------------
+
+    async def create_chat(self, actor: Actor, body: dict[str, Any]) -> Chat:
+        """``POST chats`` (reference §3.1, errors in its order) -> the new chat, ``pending``."""
+        org_name_or_id = body.get("organization_id")
+        system_prompt = body.get("system_prompt")
+        if system_prompt is not None and not isinstance(system_prompt, str):
+            raise E.BadRequest("Invalid request body.", "system_prompt must be a string.")
+        async with self.db.read() as conn:
+            org_id = await self._organization(conn, actor, org_name_or_id)
+        if system_prompt and len(system_prompt) > prompt.MAX_CHAT_SYSTEM_PROMPT_CHARS:
+            raise E.BadRequest(
+                "System prompt exceeds maximum length.",
+                f"System prompt must be at most 10000 characters, got {len(system_prompt)}.",
+            )
+        content = parse_content(body.get("content"))
+        client_type = body.get("client_type", "api")
+        labels = parse_labels(body.get("labels"))
+        dynamic = parse_dynamic_tools(body.get("unsafe_dynamic_tools"))
+        if client_type not in ("ui", "api"):
+            raise E.BadRequest("Invalid client_type.", 'Must be "ui" or "api".')
+        chat_id = str(uuid.uuid4())
+        async with self.db.tx() as conn:
+            workspace_id = None
+            if body.get("workspace_id") is not None:
+                workspace_id = await self._check_workspace(
+                    conn, actor, body["workspace_id"], org_id
+                )
+            config_id = await self._model_config_id(conn, body.get("model_config_id"))
+            site_prompt = await store_configs.get_site(conn, store_configs.SYSTEM_PROMPT)
+            include = await store_configs.get_site(
+                conn, store_configs.INCLUDE_DEFAULT_SYSTEM_PROMPT
+            )
+            await store_chats.insert_chat(
+                conn,
+                chat_id=chat_id,
+                organization_id=org_id,
+                owner=actor.username,
+                title=prompt.initial_title(content),
+                model_config_id=config_id,
+                workspace_id=workspace_id,
+                root_chat_id=chat_id,
+                client_type=client_type,
+                labels=labels,
+                dynamic_tools=dynamic,
+            )
+            rows = []
+            deployment = prompt.deployment_system_prompt(
+                site_prompt, None if include is None else include == "true"
+            )
+            if deployment:
+                rows.append(NewMessage(role="system", visibility="model",
+                                       content=[prompt.text_part(deployment)]))
+            if system_prompt and prompt.sanitize_prompt(system_prompt):
+                rows.append(NewMessage(role="system", visibility="model",
+                                       content=[prompt.text_part(
+                                           prompt.sanitize_prompt(system_prompt))]))
+            rows.append(NewMessage(role="system", visibility="model",
+                                   content=[prompt.text_part(
+                                       prompt.workspace_note(workspace_id is not None))]))
+            rows.append(NewMessage(role="user", content=content, created_by=actor.username,
+                                   model_config_id=config_id))
+            await store_messages.insert_messages(conn, chat_id, rows)
+            chat = await store_chats.get_chat(conn, chat_id)
+        assert chat is not None
+        self.daemon.publish_watch(chat, "created")
+        self.daemon.wake()
+        return chat
+
+    async def _organization(self, conn: Conn, actor: Actor, value: Any) -> str:
+        if value is None or value == "":
+            org_id = await conn.fetchval(
+                "SELECT id FROM organizations WHERE name = ?", (store_configs.DEFAULT_ORGANIZATION,)
+            )
+        else:
+            org_id = await conn.fetchval(
+                "SELECT id FROM organizations WHERE id = ? OR name = ?", (value, value)
+            )
+            if org_id is None:
+                raise E.BadRequest("Organization not found.", f'No organization "{value}".')
+        if not await store_configs.is_member(conn, org_id, actor.username):
+            raise E.Forbidden("You are not a member of the specified organization.")
+        return str(org_id)
+
+    async def _model_config_id(self, conn: Conn, value: Any) -> str:
+        if value is not None and value != "":
+            config_id = parse_uuid(value)
+            config = (
+                await store_models.get_model_config(conn, config_id) if config_id else None
+            )
+            if config is None or not config.enabled:
+                raise E.BadRequest("Invalid model config ID.")
+            return config.id
+        default = await store_models.get_default_model_config(conn)
+        if default is None:
+            raise E.BadRequest("No default chat model config is configured.")
+        return default.id
+
+    async def list_chats(
+        self,
+        actor: Actor,
+        *,
+        query: str | None,
+        labels: list[str],
+        archived: bool | None,
+        limit: int,
+        offset: int,
+    ) -> list[Chat]:
+        """``GET chats``: root chats with their children embedded (reference §3.1)."""
+        label_filter: dict[str, str] = {}
+        for item in labels:
+            key, sep, value = item.partition(":")
+            if not sep or not key or not value:
+                raise E.BadRequest(
+                    f'Invalid label filter: "{item}" (expected format key:value, both must be'
+                    " non-empty)"
+                )
+            label_filter[key] = value
+        async with self.db.read() as conn:
+            chats = await store_chats.list_chats(
+                conn, owner=actor.username, query=query, labels=label_filter,
+                archived=archived, limit=limit, offset=offset,
+            )
+            children = await store_chats.list_children(conn, [c.id for c in chats])
+        by_parent: dict[str, list[Chat]] = {}
+        for child in children:
+            by_parent.setdefault(child.parent_chat_id or "", []).append(child)
+        for chat in chats:
+            chat.children = by_parent.get(chat.id)
+        return chats
+
+    async def update_chat(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> None:
+        """``PATCH chats/{id}`` (reference §3.1): title, archived, workspace_id, pin_order,
+        labels."""
+        fields: dict[str, Any] = {}
+        if "title" in body:
+            title = body["title"]
+            if not isinstance(title, str) or not title.strip():
+                raise E.BadRequest("Title cannot be empty.")
+            if len(title.strip()) > MAX_TITLE_CHARS:
+                raise E.BadRequest("Title must be at most 200 characters.")
+            fields["title"] = title.strip()
+        if "labels" in body:
+            fields["labels"] = parse_labels(body["labels"])
+        archived = body.get("archived")
+        if archived is not None and not isinstance(archived, bool):
+            raise E.BadRequest("Invalid request body.", "archived must be a boolean.")
+        pin = body.get("pin_order")
+        if pin is not None and (not isinstance(pin, int) or isinstance(pin, bool)):
+            raise E.BadRequest("Invalid request body.", "pin_order must be an integer.")
+        if pin is not None and pin < 0:
+            raise E.BadRequest("Pin order must be non-negative.")
+        cancelled: list[str] = []
+        watch: list[tuple[str, str]] = []
+        async with self.db.tx() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if chat.id in self._title_locks and "title" in fields:
+                raise E.Conflict("Title regeneration already in progress for this chat.")
+            if archived is not None:
+                if archived == chat.archived:
+                    raise E.BadRequest(
+                        "Chat is already archived." if archived else "Chat is already not archived."
+                    )
+                if chat.parent_chat_id and not archived:
+                    parent = await store_chats.get_chat(conn, chat.parent_chat_id)
+                    if parent is not None and parent.archived:
+                        raise E.BadRequest(
+                            "Cannot unarchive a child chat while its parent is archived. "
+                            "Unarchive the parent chat to cascade."
+                        )
+            if pin is not None and pin > 0:
+                if chat.archived or archived:
+                    raise E.BadRequest("Cannot pin an archived chat.")
+                if chat.parent_chat_id:
+                    raise E.BadRequest("Cannot pin a child chat.")
+            if "workspace_id" in body:
+                value = body["workspace_id"]
+                if value in (None, "", "00000000-0000-0000-0000-000000000000"):
+                    fields.update(workspace_id=None, build_id=None, agent_id=None)
+                else:
+                    ws = await self._check_workspace(conn, actor, value, chat.organization_id)
+                    fields.update(workspace_id=ws, build_id=None, agent_id=None)
+            if fields:
+                await store_chats.update_chat(conn, chat.id, **fields)
+            if archived is not None:
+                family = (
+                    await store_chats.family_ids(conn, chat.id) if not chat.parent_chat_id
+                    else [chat.id]
+                )
+                for member_id in family:
+                    member = await store_chats.get_chat(conn, member_id)
+                    if member is None or member.archived == archived:
+                        continue
+                    await store_chats.update_chat(conn, member_id, archived=archived,
+                                                  pin_order=0)
+                    if archived and member.status in ("pending", "running"):
+                        await store_chats.set_status(conn, member_id, "waiting")
+                        cancelled.append(member_id)
+                    watch.append((member_id, "deleted" if archived else "created"))
+                if archived and chat.pin_order:
+                    await store_chats.renumber_pins(conn, chat.owner, chat.id, 0)
+            if pin is not None:
+                await store_chats.renumber_pins(conn, chat.owner, chat.id, pin)
+            updated = {c: await store_chats.get_chat(conn, c) for c, _ in watch}
+            current = await store_chats.get_chat(conn, chat.id)
+        for member_id in cancelled:
+            self.daemon.cancel_run(member_id, "interrupt")
+            self.hub.publish(member_id, {"type": "status", "chat_id": member_id,
+                                         "status": "waiting"})
+        for member_id, kind in watch:
+            member = updated[member_id]
+            if member is not None:
+                self.daemon.publish_watch(member, kind)  # type: ignore[arg-type]
+        if current is not None and "title" in fields:
+            self.daemon.publish_watch(current, "title_change")
+        elif current is not None and "workspace_id" in fields:
+            self.daemon.publish_watch(current, "status_change")
+
+    # --- messages -------------------------------------------------------------------------
+
+    async def list_messages(
+        self, actor: Actor, chat_id: str, *, before_id: int | None, after_id: int | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        """``GET chats/{id}/messages`` -> ``{messages, queued_messages, has_more}``."""
+        if before_id is not None and after_id is not None and after_id >= before_id:
+            raise E.BadRequest("after_id must be less than before_id.")
+        async with self.db.read() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            rows = await store_messages.list_visible(
+                conn, chat.id, after_id=after_id, before_id=before_id, limit=limit + 1
+            )
+            queued = (
+                await store_messages.list_queue(conn, chat.id)
+                if before_id is None and after_id is None
+                else []
+            )
+        return {
+            "messages": [m.public().dump() for m in rows[:limit]],
+            "queued_messages": [q.dump() for q in queued],
+            "has_more": len(rows) > limit,
+        }
+
+    async def send_message(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST chats/{id}/messages`` (reference §2.2, §3.2) ->
+        ``{queued, message?, queued_message?}``."""
+        busy = body.get("busy_behavior") or "queue"
+        if busy not in ("queue", "interrupt"):
+            raise E.BadRequest("Invalid busy_behavior value.", 'Must be "queue" or "interrupt".')
+        content = parse_content(body.get("content"))
+        interrupt_run = False
+        queue: list[ChatQueuedMessage] | None = None
+        inserted: list[ChatMessage] = []
+        queued_message: ChatQueuedMessage | None = None
+        async with self.db.tx() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if chat.archived:
+                raise E.BadRequest("Cannot send messages to an archived chat.")
+            config_id = (
+                await self._model_config_id(conn, body.get("model_config_id"))
+                if body.get("model_config_id")
+                else chat.last_model_config_id
+            )
+            backlog = await store_messages.queue_size(conn, chat.id)
+            busy_now = chat.status in ("running", "pending", "requires_action")
+            if busy_now or backlog:
+                if backlog >= MAX_QUEUE_SIZE:
+                    raise E.TooManyRequests(
+                        "Message queue is full.", "Maximum 20 messages can be queued."
+                    )
+                queued_message = await store_messages.enqueue(conn, chat.id, content, config_id)
+                if busy == "interrupt" and chat.status == "running":
+                    await store_chats.set_status(conn, chat.id, "waiting")
+                    interrupt_run = True
+                elif busy == "interrupt" and chat.status == "requires_action":
+                    inserted += await self.daemon._answer_dynamic_calls(
+                        conn, chat.id, INTERRUPTED_BY_USER, actor.username
+                    )
+                    inserted += await promote_next(conn, chat)
+                    await store_chats.set_status(conn, chat.id, "pending")
+                queue = await store_messages.list_queue(conn, chat.id)
+            else:
+                inserted = await store_messages.insert_messages(
+                    conn,
+                    chat.id,
+                    [NewMessage(role="user", content=content, created_by=actor.username,
+                                model_config_id=config_id)],
+                )
+                await store_chats.set_status(conn, chat.id, "pending")
+        self.daemon.publish_messages(chat.id, inserted)
+        if queue is not None:
+            self._publish_queue(chat.id, queue)
+        if interrupt_run:
+            self.daemon.cancel_run(chat.id, "interrupt")
+        if inserted or interrupt_run:
+            await self.daemon.publish_status(chat.id)
+            self.daemon.wake()
+        if queued_message is not None and queued_message.id in {q.id for q in queue or []}:
+            return {"queued": True, "queued_message": queued_message.dump()}
+        user = next((m for m in inserted if m.role == "user"), None)
+        return {"queued": False, "message": user.public().dump() if user else None}
+
+    async def edit_message(
+        self, actor: Actor, chat_id: str, message_id: Any, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``PATCH chats/{id}/messages/{message_id}``: soft-delete the message and everything
+        after it, insert the edited one, drop the queue, restart the turn (reference §2.2)."""
+        mid = parse_positive_int(message_id)
+        async with self.db.tx() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if chat.archived:
+                raise E.BadRequest("Cannot edit messages in an archived chat.")
+            if mid is None:
+                raise E.BadRequest("Invalid chat message ID.", "Message ID must be a positive integer.")
+            original = await store_messages.get_message(conn, chat.id, mid)
+            if original is None or original.visibility == "model":
+                raise E.NotFound("Chat message not found.", "Message does not belong to this chat.")
+            if original.role != "user":
+                raise E.BadRequest("Only user messages can be edited.")
+            content = parse_content(body.get("content"))
+            await store_messages.soft_delete_from(conn, chat.id, mid)
+            await store_messages.clear_queue(conn, chat.id)
+            [message] = await store_messages.insert_messages(
+                conn, chat.id,
+                [NewMessage(role="user", content=content, created_by=actor.username,
+                            model_config_id=original.model_config_id)],
+            )
+            await store_chats.set_status(conn, chat.id, "pending")
+        self.daemon.cancel_run(chat.id, "interrupt")
+        self.hub.close_subscribers(chat.id, CLOSE_HISTORY_CHANGED, "history changed; reload")
+        await self.daemon.publish_status(chat.id)
+        self.daemon.wake()
+        return {"message": message.public().dump()}
+
+    async def delete_queued(self, actor: Actor, chat_id: str, queued_id: Any) -> None:
+        qid = parse_positive_int(queued_id)
+        async with self.db.tx() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if qid is None:
+                raise E.BadRequest("Invalid queued message ID.")
+            row = await conn.fetchval(
+                "SELECT id FROM chat_queued_messages WHERE chat_id = ? AND id = ?", (chat.id, qid)
+            )
+            if row is None:
+                raise E.NotFound("Queued message not found.")
+            await conn.execute("DELETE FROM chat_queued_messages WHERE id = ?", (qid,))
+            queue = await store_messages.list_queue(conn, chat.id)
+        self._publish_queue(chat.id, queue)
+
+    async def promote_queued(self, actor: Actor, chat_id: str, queued_id: Any) -> dict[str, Any]:
+        """Insert a queued message now and make the chat ``pending`` (a running turn is
+        interrupted) -> the new ``ChatMessage``."""
+        qid = parse_positive_int(queued_id)
+        async with self.db.tx() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if chat.archived:
+                raise E.BadRequest("Cannot promote queued messages in an archived chat.")
+            if qid is None:
+                raise E.BadRequest("Invalid queued message ID.")
+            inserted = []
+            if chat.status == "requires_action":
+                inserted += await self.daemon._answer_dynamic_calls(
+                    conn, chat.id, INTERRUPTED_BY_USER, actor.username
+                )
+            promoted = await promote_next(conn, chat, qid)
+            if not promoted:
+                raise E.NotFound("Queued message not found.")
+            inserted += promoted
+            await store_chats.set_status(conn, chat.id, "pending")
+            queue = await store_messages.list_queue(conn, chat.id)
+        self.daemon.cancel_run(chat.id, "interrupt")
+        self.daemon.publish_messages(chat.id, inserted)
+        self._publish_queue(chat.id, queue)
+        await self.daemon.publish_status(chat.id)
+        self.daemon.wake()
+        return promoted[0].public().dump()
+
+    async def interrupt(self, actor: Actor, chat_id: str) -> Chat:
+        """``POST chats/{id}/interrupt``: stop the turn; the partial step is kept (reference
+        §5.5). Answers once the interrupted step is persisted (at most
+        ``INTERRUPT_SETTLE_TIMEOUT``)."""
+        inserted: list[ChatMessage] = []
+        async with self.db.tx() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if chat.status == "requires_action":
+                inserted = await self.daemon._answer_dynamic_calls(
+                    conn, chat.id, INTERRUPTED_BY_USER, actor.username
+                )
+            if chat.status in ("running", "pending", "requires_action"):
+                await store_chats.set_status(conn, chat.id, "waiting")
+        self.daemon.publish_messages(chat.id, inserted)
+        if chat.status in ("running", "pending", "requires_action"):
+            self.daemon.cancel_run(chat.id, "interrupt")
+            try:
+                await asyncio.wait_for(self.daemon.wait_idle(chat.id), INTERRUPT_SETTLE_TIMEOUT)
+            except asyncio.TimeoutError:
+                pass
+            if not self.daemon.is_running(chat.id):
+                await self.daemon.publish_status(chat.id)
+        return await self.get_chat(actor, chat.id)
+
+    async def submit_tool_results(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> None:
+        """``POST chats/{id}/tool-results`` (reference §11): answer every pending dynamic call
+        at once."""
+        results = body.get("results")
+        async with self.db.tx() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if chat.archived:
+                raise E.BadRequest("Cannot submit tool results to an archived chat.")
+            if not isinstance(results, list) or not results:
+                raise E.BadRequest("At least one tool result is required.")
+            if chat.status != "requires_action":
+                raise E.Conflict(
+                    "Chat is not waiting for tool results.",
+                    f'Chat status is "{chat.status}", expected "requires_action".',
+                )
+            pending = {c.tool_call_id: c for c in await pending_dynamic_calls(conn, chat.id)}
+            seen: set[str] = set()
+            for item in results:
+                call_id = item.get("tool_call_id") if isinstance(item, dict) else None
+                if not isinstance(call_id, str):
+                    raise E.BadRequest("Unexpected tool result.", 'No pending tool call with ID "".')
+                if call_id in seen:
+                    raise E.BadRequest("Duplicate tool_call_id in results.",
+                                       f'Duplicate tool call ID "{call_id}".')
+                seen.add(call_id)
+            for call_id in pending:
+                if call_id not in seen:
+                    raise E.BadRequest("Missing tool result.",
+                                       f'Missing result for tool call "{call_id}".')
+            for item in results:
+                if item["tool_call_id"] not in pending:
+                    raise E.BadRequest("Unexpected tool result.",
+                                       f'No pending tool call with ID "{item["tool_call_id"]}".')
+                if "output" not in item:
+                    raise E.BadRequest("Tool result output must be valid JSON.",
+                                       f'Output for tool call "{item["tool_call_id"]}" is not'
+                                       " valid JSON.")
+            inserted = await store_messages.insert_messages(
+                conn,
+                chat.id,
+                [
+                    NewMessage(
+                        role="tool",
+                        created_by=actor.username,
+                        model_config_id=chat.last_model_config_id,
+                        content=[ChatMessagePart(
+                            type="tool-result",
+                            tool_call_id=item["tool_call_id"],
+                            tool_name=pending[item["tool_call_id"]].tool_name,
+                            result=item["output"],
+                            is_error=bool(item.get("is_error")) or None,
+                            created_at=utcnow(),
+                        )],
+                    )
+                    for item in results
+                ],
+            )
+            await store_chats.set_status(conn, chat.id, "pending")
+        self.daemon.publish_messages(chat.id, inserted)
+        await self.daemon.publish_status(chat.id)
+        self.daemon.wake()
+
+    async def regenerate_title(self, actor: Actor, chat_id: str) -> Chat:
+        """``POST chats/{id}/title/regenerate``: a new LLM title from the first user message."""
+        async with self.db.read() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+            if chat.id in self._title_locks:
+                raise E.Conflict("Title regeneration already in progress for this chat.")
+            if chat.status in ("pending", "running"):
+                raise E.Conflict("Cannot regenerate the title while the chat is running.")
+            visible = await store_messages.list_visible(conn, chat.id, limit=None)
+            config = await self.daemon.resolve_model_config(conn, chat)
+        first = next((m for m in visible if m.role == "user"), None)
+        text = "".join(p.text or "" for p in first.content if p.type == "text") if first else ""
+        if not text:
+            raise E.BadRequest("Chat has no user message to title.")
+        self._title_locks.add(chat.id)
+        try:
+            from .title import TITLE_TIMEOUT, generate_title
+
+            model, _ = await self.daemon.catalog.model_for(config, purpose="title")
+            title = await asyncio.wait_for(generate_title(model, text), TITLE_TIMEOUT)
+        except Exception as exc:
+            raise E.InternalError("Failed to regenerate chat title.", str(exc)) from exc
+        finally:
+            self._title_locks.discard(chat.id)
+        if not title:
+            raise E.InternalError("Failed to regenerate chat title.", "The model gave no title.")
+        async with self.db.tx() as conn:
+            await store_chats.update_chat(conn, chat.id, title=title)
+            updated = await store_chats.get_chat(conn, chat.id)
+        assert updated is not None
+        self.daemon.publish_watch(updated, "title_change")
+        return updated
+
+    # --- streams --------------------------------------------------------------------------
+
+    async def open_stream(
+        self, actor: Actor, chat_id: str, after_id: int
+    ) -> tuple[Subscription, list[Event]]:
+        """Subscribe, then read: returns the live subscription and the connect snapshot —
+        ``status``, every visible message with ``id > after_id``, the subscriber's events that
+        arrived meanwhile, the parts of the step in flight, then ``queue_update`` if the queue
+        is non-empty (DESIGN §6). Messages come before in-flight parts so a client can treat
+        every assistant ``message`` as "the step in flight is done"."""
+        async with self.db.read() as conn:
+            await self._owned(conn, actor, chat_id)
+        sub = self.hub.subscribe(chat_id)
+        try:
+            async with self.db.read() as conn:
+                chat = await self._owned(conn, actor, chat_id)
+                messages = await store_messages.list_visible(conn, chat.id, after_id=after_id)
+                queue = await store_messages.list_queue(conn, chat.id)
+                last_read = await store_messages.last_assistant(conn, chat.id)
+                if last_read is not None:
+                    await conn.execute(
+                        "UPDATE chats SET last_read_message_id = ? WHERE id = ?",
+                        (last_read.id, chat.id),
+                    )
+        except BaseException:
+            sub.close(1000, "closed")
+            raise
+        queued, parts = self.hub.take_in_flight(chat_id, sub)
+        sub.last_message_id = after_id
+        snapshot: list[Event] = [{"type": "status", "chat_id": chat_id, "status": chat.status}]
+        snapshot += [{"type": "message", "chat_id": chat_id, "message": m.public().dump()}
+                     for m in messages]
+        snapshot += queued
+        snapshot = sub.deliverable(snapshot)
+        snapshot += parts
+        if queue:
+            snapshot.append({"type": "queue_update", "chat_id": chat_id,
+                             "queued_messages": [q.dump() for q in queue]})
+        return sub, snapshot
+
+    async def open_watch(self, actor: Actor) -> Subscription:
+        return self.hub.subscribe_watch(actor.username)

@@ -1,0 +1,360 @@
+"""Wire and domain types shared by the store, the daemon, the API and the client.
+
+Shapes follow Coder's ``codersdk/chats.go`` (reference §1, §4) with the Jupyter mapping of
+DESIGN.md §3. Everything here serializes to snake_case JSON; ``None`` fields are omitted on the
+wire (``dump()``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ChatStatus = Literal[
+    "waiting", "pending", "running", "paused", "completed", "error", "requires_action"
+]
+"""Chat statuses (reference §1.1). ``paused`` and ``completed`` are kept for compatibility."""
+
+MessageRole = Literal["system", "user", "assistant", "tool"]
+Visibility = Literal["user", "model", "both"]
+PartType = Literal[
+    "text",
+    "reasoning",
+    "tool-call",
+    "tool-result",
+    "source",
+    "file",
+    "file-reference",
+    "context-file",
+    "skill",
+]
+ChatErrorKind = Literal[
+    "overloaded",
+    "rate_limit",
+    "timeout",
+    "startup_timeout",
+    "auth",
+    "config",
+    "usage_limit",
+    "provider_disabled",
+    "missing_key",
+    "generic",
+]
+"""Error kinds (reference §4.1)."""
+
+StreamEventType = Literal[
+    "message_part", "message", "status", "error", "retry", "queue_update", "action_required"
+]
+WatchEventKind = Literal[
+    "created", "deleted", "status_change", "title_change", "action_required", "diff_status_change"
+]
+
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def utcnow() -> str:
+    """Now as RFC 3339 UTC with microseconds and a ``Z`` suffix (DESIGN §3)."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id() -> str:
+    """A new random UUID string (the id type of chats, configs, workspaces, ...)."""
+    return str(uuid.uuid4())
+
+
+class Wire(BaseModel):
+    """Base for wire types: ignores unknown fields when reading, omits ``None`` when writing."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON-ready dict of this object without ``None`` fields."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# Fields removed by strip_internal() before a part leaves the server (reference §1.3).
+_INTERNAL_PART_FIELDS = (
+    "provider_metadata",
+    "context_file_content",
+    "context_file_os",
+    "context_file_directory",
+    "skill_dir",
+    "context_file_skill_meta_file",
+)
+
+
+class ChatMessagePart(Wire):
+    """One part of a message's content (reference §1.3); ``type`` discriminates.
+
+    ``args`` and ``result`` hold any JSON value. ``args_delta`` and ``result_delta`` only ever
+    travel on the stream, never in a persisted message.
+    """
+
+    type: PartType
+    text: str | None = None
+    signature: str | None = None
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    args: Any = None
+    args_delta: str | None = None
+    result: Any = None
+    result_delta: str | None = None
+    is_error: bool | None = None
+    is_media: bool | None = None
+    provider_executed: bool | None = None
+    created_at: str | None = None
+    source_id: str | None = None
+    url: str | None = None
+    title: str | None = None
+    media_type: str | None = None
+    name: str | None = None
+    data: str | None = None
+    file_id: str | None = None
+    file_name: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    content: str | None = None
+    context_file_path: str | None = None
+    context_file_content: str | None = None
+    context_file_truncated: bool | None = None
+    context_file_agent_id: str | None = None
+    context_file_os: str | None = None
+    context_file_directory: str | None = None
+    skill_name: str | None = None
+    skill_description: str | None = None
+    skill_dir: str | None = None
+    context_file_skill_meta_file: str | None = None
+    provider_metadata: dict[str, Any] | None = None
+
+    def strip_internal(self) -> ChatMessagePart:
+        """A copy without the internal fields (``StripInternal``, reference §1.3)."""
+        drop: dict[str, Any] = dict.fromkeys(_INTERNAL_PART_FIELDS)
+        if self.file_id:
+            drop["data"] = None
+        return self.model_copy(update=drop)
+
+
+class ChatMessageUsage(Wire):
+    """Token usage of one assistant message; zero counts are omitted (reference §1.2)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    context_limit: int | None = None
+
+
+class ChatMessage(Wire):
+    """A persisted message: the ``message`` stream event and the messages endpoint item."""
+
+    id: int
+    chat_id: str
+    created_by: str | None = None
+    model_config_id: str | None = None
+    created_at: str
+    role: MessageRole
+    content: list[ChatMessagePart] = Field(default_factory=list)
+    visibility: Visibility = "both"
+    usage: ChatMessageUsage | None = None
+    total_cost_micros: int | None = None
+    runtime_ms: int | None = None
+    provider_response_id: str | None = None
+
+    def public(self) -> ChatMessage:
+        """This message with every part stripped of internal fields."""
+        return self.model_copy(update={"content": [p.strip_internal() for p in self.content]})
+
+
+class ChatQueuedMessage(Wire):
+    """A message waiting in a busy chat's FIFO queue (reference §1.5)."""
+
+    id: int
+    chat_id: str
+    model_config_id: str | None = None
+    content: list[ChatMessagePart]
+    created_at: str
+
+
+class ChatError(Wire):
+    """A classified error (``ChatStreamError``, reference §4.1, §5.8)."""
+
+    message: str
+    detail: str | None = None
+    kind: ChatErrorKind = "generic"
+    provider: str | None = None
+    retryable: bool = False
+    status_code: int | None = None
+
+
+class ChatStreamRetry(Wire):
+    """The payload of a ``retry`` event (reference §4.1): ``delay_ms`` in milliseconds,
+    ``retrying_at`` RFC 3339 UTC."""
+
+    attempt: int
+    delay_ms: int
+    error: str
+    kind: ChatErrorKind | None = None
+    provider: str | None = None
+    status_code: int | None = None
+    retrying_at: str
+
+
+class DynamicTool(Wire):
+    """A client-executed tool declared at chat creation (reference §11)."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class ActionRequiredToolCall(Wire):
+    tool_call_id: str
+    tool_name: str
+    args: str
+
+
+class ActionRequired(Wire):
+    tool_calls: list[ActionRequiredToolCall]
+
+
+class StreamMessagePart(Wire):
+    role: MessageRole | None = None
+    part: ChatMessagePart
+
+
+class Chat(Wire):
+    """A chat as the API returns it (reference §1.1, ``codersdk.Chat``)."""
+
+    id: str
+    organization_id: str
+    owner: str
+    workspace_id: str | None = None
+    build_id: str | None = None
+    agent_id: str | None = None
+    parent_chat_id: str | None = None
+    root_chat_id: str | None = None
+    last_model_config_id: str | None = None
+    title: str
+    status: ChatStatus
+    worker_id: str | None = None
+    started_at: str | None = None
+    created_at: str
+    updated_at: str
+    archived: bool = False
+    pin_order: int = 0
+    has_unread: bool = False
+    last_read_message_id: int | None = None
+    mode: str | None = None
+    client_type: Literal["ui", "api"] = "api"
+    labels: dict[str, str] = Field(default_factory=dict)
+    dynamic_tools: list[DynamicTool] | None = None
+    last_error: ChatError | None = None
+    last_injected_context: list[ChatMessagePart] | None = None
+    children: list[Chat] | None = None
+
+
+class ChatStreamEvent(Wire):
+    """One event of a chat stream frame (reference §4.1); a frame is a JSON array of these."""
+
+    type: StreamEventType
+    chat_id: str
+    message: ChatMessage | None = None
+    message_part: StreamMessagePart | None = None
+    status: ChatStatus | None = None
+    error: ChatError | None = None
+    retry: ChatStreamRetry | None = None
+    queued_messages: list[ChatQueuedMessage] | None = None
+    action_required: ActionRequired | None = None
+
+
+class WatchToolCall(Wire):
+    tool_call_id: str
+    tool_name: str
+    args: str
+
+
+class ChatWatchEvent(Wire):
+    """One event of the per-owner watch feed (reference §4.3); one per WebSocket frame."""
+
+    kind: WatchEventKind
+    chat: Chat
+    tool_calls: list[WatchToolCall] | None = None
+
+
+class ModelCost(Wire):
+    """Prices in USD per million tokens (reference §1.4); all must be >= 0."""
+
+    input_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    output_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    cache_read_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    cache_write_price_per_million_tokens: float | None = Field(default=None, ge=0)
+
+
+class ChatModelCallConfig(Wire):
+    """A model config's call options (``ChatModelCallConfig``, reference §1.4)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = None
+    top_k: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    cost: ModelCost | None = None
+    provider_options: dict[str, dict[str, Any]] | None = None
+
+
+DEFAULT_MAX_OUTPUT_TOKENS = 32000
+"""Default ``max_output_tokens`` when a model config sets none (reference §1.4)."""
+
+
+class ChatModelConfig(Wire):
+    """A model config as the API returns it (reference §3.6)."""
+
+    id: str
+    provider: str
+    model: str
+    display_name: str
+    enabled: bool = True
+    is_default: bool = False
+    context_limit: int
+    compression_threshold: int = 70
+    model_config_: ChatModelCallConfig | None = Field(default=None, alias="model_config")
+    created_at: str
+    updated_at: str
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+class ChatProviderConfig(Wire):
+    """A provider as the API returns it; never carries the key (reference §3.6)."""
+
+    id: str
+    provider: str
+    display_name: str
+    enabled: bool = True
+    has_api_key: bool = False
+    base_url: str | None = None
+    source: Literal["database", "config", "env", "supported"] = "database"
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class ApiValidation(Wire):
+    field: str
+    detail: str
+
+
+class ApiErrorBody(Wire):
+    """The error body of every endpoint (DESIGN §5)."""
+
+    message: str
+    detail: str | None = None
+    validations: list[ApiValidation] | None = None

@@ -1,0 +1,204 @@
+"""Which providers exist, where their keys come from, and how a model config becomes a
+:class:`~coderchat_ext.providers.base.Model` (DESIGN §3 ``chat_providers``, §8).
+
+Keys are looked up, first match wins, in: the providers table (encrypted), traitlets config
+(``c.CoderChatApp.providers``), the environment (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``). A key is never returned by any method meant for the API, and the
+environment's OpenAI key is never paired with a base URL from another source (a custom endpoint
+never receives the default key; simonw/llm does the same).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..models import NIL_UUID, ChatModelConfig, ChatProviderConfig
+from ..store import Database
+from ..store import models_config as store_models
+from ..store.secrets import SecretBox
+from .base import Model
+
+SUPPORTED_PROVIDERS = ("anthropic", "openai", "openai-compat", "demo")
+"""Providers the API accepts (DESIGN §3)."""
+
+DISPLAY_NAMES = {
+    "anthropic": "Anthropic",
+    "openai": "OpenAI",
+    "openai-compat": "OpenAI Compatible",
+    "demo": "Offline demo model",
+    "scripted": "Scripted model",
+}
+
+KEYLESS_PROVIDERS = {"openai-compat", "demo", "scripted"}
+"""Providers that work without an API key (local endpoints such as Ollama need none)."""
+
+MAX_API_KEY_BYTES = 10_240
+"""Reference §3.6 ("API key too large.")."""
+
+
+@dataclass
+class ResolvedProvider:
+    """A provider with its effective settings. ``api_key`` is the plain key: keep it inside."""
+
+    provider: str
+    display_name: str
+    enabled: bool
+    api_key: str
+    base_url: str
+    source: str
+    id: str = NIL_UUID
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.enabled and (bool(self.api_key) or self.provider in KEYLESS_PROVIDERS)
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        if not self.enabled:
+            return "provider_disabled"
+        if not self.available:
+            return "missing_api_key"
+        return None
+
+    def public(self) -> ChatProviderConfig:
+        return ChatProviderConfig(
+            id=self.id,
+            provider=self.provider,
+            display_name=self.display_name,
+            enabled=self.enabled,
+            has_api_key=bool(self.api_key),
+            base_url=self.base_url or None,
+            source=self.source,  # type: ignore[arg-type]
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+ModelFactory = Callable[[ChatModelConfig, ResolvedProvider, str], Model]
+"""``(config, provider, purpose)`` -> model; ``purpose`` is ``chat`` or ``title`` (a provider
+may answer titles with a cheaper model, reference §5.9)."""
+
+
+class NoAdapter(Exception):
+    """No model factory is registered for a provider."""
+
+
+class ProviderCatalog:
+    """Resolves providers and builds models. ``factories`` maps a provider kind to a function
+    making a :class:`Model` from a model config and the resolved provider; adapters register
+    there (imported lazily, so loading the extension never imports a provider SDK)."""
+
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretBox,
+        *,
+        configured: Mapping[str, Mapping[str, Any]] | None = None,
+        environ: Mapping[str, str] | None = None,
+        extra_providers: tuple[str, ...] = (),
+    ) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.configured = dict(configured or {})
+        self.environ = dict(os.environ if environ is None else environ)
+        self.extra_providers = extra_providers
+        self.factories: dict[str, ModelFactory] = {}
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        return SUPPORTED_PROVIDERS + self.extra_providers
+
+    def _from_config(self, provider: str) -> ResolvedProvider | None:
+        entry = self.configured.get(provider)
+        if entry is None:
+            return None
+        return ResolvedProvider(
+            provider=provider,
+            display_name=str(entry.get("display_name") or DISPLAY_NAMES.get(provider, provider)),
+            enabled=bool(entry.get("enabled", True)),
+            api_key=str(entry.get("api_key") or ""),
+            base_url=str(entry.get("base_url") or ""),
+            source="config",
+        )
+
+    def _from_env(self, provider: str) -> ResolvedProvider | None:
+        if provider == "anthropic" and self.environ.get("ANTHROPIC_API_KEY"):
+            key, base = self.environ["ANTHROPIC_API_KEY"], self.environ.get("ANTHROPIC_BASE_URL")
+        elif provider == "openai" and self.environ.get("OPENAI_API_KEY"):
+            key, base = self.environ["OPENAI_API_KEY"], self.environ.get("OPENAI_BASE_URL")
+        elif provider == "openai-compat" and self.environ.get("OPENAI_BASE_URL") and not (
+            self.environ.get("OPENAI_API_KEY")
+        ):
+            key, base = "", self.environ["OPENAI_BASE_URL"]
+        else:
+            return None
+        return ResolvedProvider(
+            provider=provider,
+            display_name=DISPLAY_NAMES.get(provider, provider),
+            enabled=True,
+            api_key=key,
+            base_url=base or "",
+            source="env",
+        )
+
+    async def resolve_all(self) -> list[ResolvedProvider]:
+        """Every known provider with its effective settings, stored rows first."""
+        async with self.db.read() as conn:
+            rows = {r.provider: r for r in await store_models.list_providers(conn)}
+        out = []
+        for provider in self.known:
+            row = rows.get(provider)
+            if row is not None:
+                out.append(
+                    ResolvedProvider(
+                        id=row.id,
+                        provider=provider,
+                        display_name=row.display_name or DISPLAY_NAMES.get(provider, provider),
+                        enabled=row.enabled,
+                        api_key=self.secrets.decrypt(row.api_key),
+                        base_url=row.base_url,
+                        source="database",
+                        created_at=row.created_at,
+                        updated_at=row.updated_at,
+                    )
+                )
+                continue
+            resolved = self._from_config(provider) or self._from_env(provider)
+            if resolved is None:
+                resolved = ResolvedProvider(
+                    provider=provider,
+                    display_name=DISPLAY_NAMES.get(provider, provider),
+                    enabled=provider in KEYLESS_PROVIDERS - {"openai-compat"},
+                    api_key="",
+                    base_url="",
+                    source="supported",
+                )
+            out.append(resolved)
+        return out
+
+    async def resolve(self, provider: str) -> ResolvedProvider | None:
+        for resolved in await self.resolve_all():
+            if resolved.provider == provider:
+                return resolved
+        return None
+
+    def has_adapter(self, provider: str) -> bool:
+        return provider in self.factories
+
+    async def model_for(
+        self, config: ChatModelConfig, purpose: str = "chat"
+    ) -> tuple[Model, ResolvedProvider]:
+        """The model for ``config`` and ``purpose``. Raises :class:`NoAdapter` when no adapter
+        is registered, ``LookupError`` when the provider is unknown."""
+        resolved = await self.resolve(config.provider)
+        if resolved is None:
+            raise LookupError(config.provider)
+        factory = self.factories.get(config.provider)
+        if factory is None:
+            raise NoAdapter(config.provider)
+        return factory(config, resolved, purpose), resolved

@@ -1,0 +1,106 @@
+"""The base of every coderchat handler: authentication, authorization, the caller's identity,
+JSON bodies with a size cap, and the one place where :class:`~coderchat_ext.errors.ApiError`
+becomes an HTTP response (DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from .. import errors as E
+from ..chatd.service import Actor, parse_positive_int
+
+if TYPE_CHECKING:
+    from ..app import CoderChatApp
+
+AUTH_RESOURCE = "coderchat"
+ADMIN_RESOURCE = "coderchat:admin"
+MAX_BODY_BYTES = 256 * 1024
+"""Request bodies are capped at 256 KiB (reference §3.1)."""
+
+
+class CoderChatHandler(ExtensionHandlerMixin, APIHandler):
+    """Parses, authorizes, calls the service, serializes. No business logic here."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def app(self) -> CoderChatApp:
+        return self.extensionapp  # type: ignore[return-value]
+
+    async def actor(self) -> Actor:
+        """The caller as an :class:`Actor`: owner name per ``CoderChatApp.owner_for`` and
+        admin when the authorizer grants ``write`` on ``coderchat:admin`` and ``admin_users``
+        (if set) lists them."""
+        user = self.current_user
+        username = self.app.owner_for(user)
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, "write", ADMIN_RESOURCE)
+        )
+        admins = self.app.admin_users
+        is_admin = bool(allowed) and (not admins or user.username in admins or username in admins)
+        return Actor(username=username, is_admin=is_admin)
+
+    def json_body(self) -> dict[str, Any]:
+        """The request's JSON object. 413 over 256 KiB; 400 when not a JSON object."""
+        raw = self.request.body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise E.PayloadTooLarge("Request body too large.", "Bodies are limited to 256 KiB.")
+        if not raw.strip():
+            return {}
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise E.BadRequest("Invalid JSON body.", str(exc)) from None
+        if not isinstance(value, dict):
+            raise E.BadRequest("Invalid JSON body.", "The body must be a JSON object.")
+        return value
+
+    def int_arg(self, name: str, *, default: int | None = None, minimum: int = 0) -> int | None:
+        raw = self.get_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise E.BadRequest(f"Invalid {name} parameter.") from None
+        if value < minimum:
+            raise E.BadRequest(f"Invalid {name} parameter.")
+        return value
+
+    def reply(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        if status == 204:
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        if isinstance(exc, E.ApiError):
+            self.set_status(exc.status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(exc.body()))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, E.ApiError) and value.status < 500:
+            return
+        super().log_exception(typ, value, tb)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        if exc_info and isinstance(exc_info[1], E.ApiError):
+            status_code = exc_info[1].status
+        super().send_error(status_code, **kwargs)
+
+
+__all__ = ["CoderChatHandler", "parse_positive_int", "web"]

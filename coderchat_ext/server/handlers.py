@@ -1,0 +1,308 @@
+"""REST handlers under ``<base_url>api/coderchat/`` (DESIGN §5). Each verb is authenticated
+(``@web.authenticated``) and authorized (``@authorized`` on resource ``coderchat``)."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .. import errors as E
+from .._version import __version__
+from .base import CoderChatHandler
+
+ANY_ID = r"[^/]+"
+
+
+def _bool_arg(handler: CoderChatHandler, name: str) -> bool | None:
+    raw = handler.get_argument(name, None)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise E.BadRequest(f"Invalid {name} parameter.")
+
+
+class ChatsHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """List root chats: ``q``, repeated ``label=key:value``, ``archived``, ``limit``
+        (1..200, default 50), ``offset``."""
+        actor = await self.actor()
+        limit = self.int_arg("limit", default=50, minimum=1)
+        assert limit is not None
+        if limit > 200:
+            raise E.BadRequest("Invalid limit parameter (1-200).")
+        chats = await self.app.chats.list_chats(
+            actor,
+            query=self.get_argument("q", None),
+            labels=self.get_arguments("label"),
+            archived=_bool_arg(self, "archived"),
+            limit=limit,
+            offset=self.int_arg("offset", default=0) or 0,
+        )
+        self.reply([c.dump() for c in chats])
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        actor = await self.actor()
+        chat = await self.app.chats.create_chat(actor, self.json_body())
+        self.reply(chat.dump(), 201)
+
+
+class ChatHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, chat_id: str) -> None:
+        chat = await self.app.chats.get_chat(await self.actor(), chat_id)
+        self.reply(chat.dump())
+
+    @web.authenticated
+    @authorized
+    async def patch(self, chat_id: str) -> None:
+        await self.app.chats.update_chat(await self.actor(), chat_id, self.json_body())
+        self.reply(None, 204)
+
+
+class MessagesHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, chat_id: str) -> None:
+        limit = self.int_arg("limit", default=50)
+        assert limit is not None
+        if not 1 <= limit <= 200:
+            raise E.BadRequest("Invalid limit parameter (1-200).")
+        page = await self.app.chats.list_messages(
+            await self.actor(),
+            chat_id,
+            before_id=self.int_arg("before_id", minimum=1),
+            after_id=self.int_arg("after_id"),
+            limit=limit,
+        )
+        self.reply(page)
+
+    @web.authenticated
+    @authorized
+    async def post(self, chat_id: str) -> None:
+        result = await self.app.chats.send_message(await self.actor(), chat_id, self.json_body())
+        self.reply(result)
+
+
+class MessageHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def patch(self, chat_id: str, message_id: str) -> None:
+        result = await self.app.chats.edit_message(
+            await self.actor(), chat_id, message_id, self.json_body()
+        )
+        self.reply(result)
+
+
+class QueuedMessageHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, chat_id: str, queued_id: str) -> None:
+        await self.app.chats.delete_queued(await self.actor(), chat_id, queued_id)
+        self.reply(None, 204)
+
+
+class PromoteHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, chat_id: str, queued_id: str) -> None:
+        self.reply(await self.app.chats.promote_queued(await self.actor(), chat_id, queued_id))
+
+
+class InterruptHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, chat_id: str) -> None:
+        chat = await self.app.chats.interrupt(await self.actor(), chat_id)
+        self.reply(chat.dump())
+
+
+class ToolResultsHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, chat_id: str) -> None:
+        await self.app.chats.submit_tool_results(await self.actor(), chat_id, self.json_body())
+        self.reply(None, 204)
+
+
+class TitleRegenerateHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, chat_id: str) -> None:
+        chat = await self.app.chats.regenerate_title(await self.actor(), chat_id)
+        self.reply(chat.dump())
+
+
+class ModelsHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.list_models(await self.actor()))
+
+
+class ProvidersHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.list_providers(await self.actor()))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        result = await self.app.settings_service.create_provider(
+            await self.actor(), self.json_body()
+        )
+        self.reply(result, 201)
+
+
+class ProviderHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def patch(self, provider_id: str) -> None:
+        result = await self.app.settings_service.update_provider(
+            await self.actor(), provider_id, self.json_body()
+        )
+        self.reply(result)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, provider_id: str) -> None:
+        await self.app.settings_service.delete_provider(await self.actor(), provider_id)
+        self.reply(None, 204)
+
+
+class ModelConfigsHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.list_model_configs(await self.actor()))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        result = await self.app.settings_service.create_model_config(
+            await self.actor(), self.json_body()
+        )
+        self.reply(result, 201)
+
+
+class ModelConfigHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def patch(self, config_id: str) -> None:
+        result = await self.app.settings_service.update_model_config(
+            await self.actor(), config_id, self.json_body()
+        )
+        self.reply(result)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, config_id: str) -> None:
+        await self.app.settings_service.delete_model_config(await self.actor(), config_id)
+        self.reply(None, 204)
+
+
+class SystemPromptHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.get_system_prompt(await self.actor()))
+
+    @web.authenticated
+    @authorized
+    async def put(self) -> None:
+        await self.app.settings_service.put_system_prompt(await self.actor(), self.json_body())
+        self.reply(None, 204)
+
+
+class UserPromptHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.get_user_prompt(await self.actor()))
+
+    @web.authenticated
+    @authorized
+    async def put(self) -> None:
+        result = await self.app.settings_service.put_user_prompt(
+            await self.actor(), self.json_body()
+        )
+        self.reply(result)
+
+
+class TemplateAllowlistHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.get_template_allowlist(await self.actor()))
+
+    @web.authenticated
+    @authorized
+    async def put(self) -> None:
+        await self.app.settings_service.put_template_allowlist(
+            await self.actor(), self.json_body()
+        )
+        self.reply(None, 204)
+
+
+class AdvisorConfigHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.get_advisor(await self.actor()))
+
+    @web.authenticated
+    @authorized
+    async def put(self) -> None:
+        await self.app.settings_service.put_advisor(await self.actor(), self.json_body())
+        self.reply(None, 204)
+
+
+class InfoHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.app.settings_service.info(__version__))
+
+
+class OpenAPIHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .openapi import openapi_document
+
+        self.reply(openapi_document(self.base_url))
+
+
+def rest_handlers() -> list[tuple[str, type[CoderChatHandler]]]:
+    """``(pattern, handler)`` pairs relative to the server's base URL."""
+    base = "api/coderchat"
+    return [
+        (rf"{base}/chats", ChatsHandler),
+        (rf"{base}/chats/({ANY_ID})", ChatHandler),
+        (rf"{base}/chats/({ANY_ID})/messages", MessagesHandler),
+        (rf"{base}/chats/({ANY_ID})/messages/({ANY_ID})", MessageHandler),
+        (rf"{base}/chats/({ANY_ID})/queue/({ANY_ID})/promote", PromoteHandler),
+        (rf"{base}/chats/({ANY_ID})/queue/({ANY_ID})", QueuedMessageHandler),
+        (rf"{base}/chats/({ANY_ID})/interrupt", InterruptHandler),
+        (rf"{base}/chats/({ANY_ID})/tool-results", ToolResultsHandler),
+        (rf"{base}/chats/({ANY_ID})/title/regenerate", TitleRegenerateHandler),
+        (rf"{base}/models", ModelsHandler),
+        (rf"{base}/providers", ProvidersHandler),
+        (rf"{base}/providers/({ANY_ID})", ProviderHandler),
+        (rf"{base}/model-configs", ModelConfigsHandler),
+        (rf"{base}/model-configs/({ANY_ID})", ModelConfigHandler),
+        (rf"{base}/config/system-prompt", SystemPromptHandler),
+        (rf"{base}/config/user-prompt", UserPromptHandler),
+        (rf"{base}/config/template-allowlist", TemplateAllowlistHandler),
+        (rf"{base}/config/advisor", AdvisorConfigHandler),
+        (rf"{base}/info", InfoHandler),
+        (rf"{base}/openapi.json", OpenAPIHandler),
+    ]

@@ -1,0 +1,124 @@
+"""WebSocket handlers: the per-chat stream and the per-owner watch feed (DESIGN §6,
+reference §4.2–4.3).
+
+A chat stream frame is a JSON array of up to 256 events; a watch frame is one event. Both are
+authenticated with ``@ws_authenticated`` (403 instead of a login redirect) and authorized with
+``execute`` on resource ``coderchat`` before the upgrade, so HTTP errors are still possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.auth.decorator import ws_authenticated
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .. import errors as E
+from ..chatd.stream import StreamClosed, Subscription
+from .base import AUTH_RESOURCE, CoderChatHandler
+
+log = logging.getLogger(__name__)
+
+
+class _Socket(WebSocketMixin, WebSocketHandler, CoderChatHandler):  # type: ignore[misc]
+    """Common upgrade checks and the send loop."""
+
+    single_event_frames = False
+    _sub: Subscription | None = None
+    _pump: asyncio.Task[None] | None = None
+
+    async def pre_get(self) -> None:
+        user = self.current_user
+        if user is None:
+            raise web.HTTPError(403)
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403)
+
+    async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await self.pre_get()
+            self._sub, self._initial = await self._open_subscription()
+        except E.ApiError as exc:
+            self.set_status(exc.status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(exc.body()))
+            return
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self._pump = asyncio.ensure_future(self._send_loop())
+
+    async def _send(self, events: list[dict[str, Any]]) -> None:
+        if self.single_event_frames:
+            for event in events:
+                await self.write_message(json.dumps(event))
+        else:
+            for start in range(0, len(events), 256):
+                await self.write_message(json.dumps(events[start : start + 256]))
+
+    async def _send_loop(self) -> None:
+        assert self._sub is not None
+        try:
+            if self._initial:
+                await self._send(self._initial)
+            while True:
+                await self._send(await self._sub.next_batch())
+        except StreamClosed as closed:
+            self.close(closed.code, closed.reason)
+        except WebSocketClosedError:
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("stream send failed")
+            self.close(1011, "internal error")
+
+    def on_message(self, message: str | bytes) -> None:
+        """Clients do not send on these sockets; anything received is ignored."""
+
+    def on_close(self) -> None:
+        if self._sub is not None:
+            self._sub.close(1000, "closed")
+        if self._pump is not None:
+            self._pump.cancel()
+
+
+class ChatStreamSocket(_Socket):
+    """``GET chats/{id}/stream?after_id=N``: the connect snapshot, then live events."""
+
+    async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
+        chat_id = self.path_args[0]
+        raw = self.get_argument("after_id", "0") or "0"
+        if not raw.isdigit():
+            raise E.BadRequest("Invalid after_id parameter.")
+        return await self.app.chats.open_stream(await self.actor(), chat_id, int(raw))
+
+
+class WatchSocket(_Socket):
+    """``GET chats/watch``: one ``ChatWatchEvent`` per frame for the caller's chats."""
+
+    single_event_frames = True
+
+    async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
+        return await self.app.chats.open_watch(await self.actor()), []
+
+
+def ws_handlers() -> list[tuple[str, type[Any]]]:
+    base = "api/coderchat"
+    return [
+        (rf"{base}/chats/watch", WatchSocket),
+        (rf"{base}/chats/([^/]+)/stream", ChatStreamSocket),
+    ]

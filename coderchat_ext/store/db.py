@@ -1,0 +1,194 @@
+"""The SQLite connection: pragmas, numbered migrations and serialized transactions.
+
+One aiosqlite connection per :class:`Database`. Every use takes an asyncio lock, so statements of
+concurrent coroutines never interleave inside another's transaction. Writes use
+``BEGIN IMMEDIATE`` so that two processes on one database file serialize their read-modify-write
+sequences (DESIGN §4: two daemons never run the same chat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..models import utcnow
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """A database problem that is not the caller's fault (corruption, a newer schema, ...)."""
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """The packaged migrations as ``(number, name, sql)``, ordered by number."""
+    found = []
+    for entry in importlib.resources.files("coderchat_ext.store.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StoreError(f"migrations must be numbered 1..n without gaps, found {numbers}")
+    return found
+
+
+class Conn:
+    """A thin wrapper over the aiosqlite connection that counts statements.
+
+    Only valid inside :meth:`Database.read` or :meth:`Database.tx`.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the last inserted row id (0 when none)."""
+        self._db.statements += 1
+        cursor = await self._db.raw.execute(sql, params)
+        rowid = cursor.lastrowid or 0
+        await cursor.close()
+        return rowid
+
+    async def execute_rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        self._db.statements += 1
+        cursor = await self._db.raw.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.statements += 1
+        await self._db.raw.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        self._db.statements += 1
+        cursor = await self._db.raw.execute(sql, params)
+        row = await cursor.fetchone()
+        await cursor.close()
+        return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        self._db.statements += 1
+        cursor = await self._db.raw.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
+class Database:
+    """An open SQLite database file with the schema migrated to the newest version.
+
+    ``statements`` counts every SQL statement run through it (the benchmark reads it).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._raw: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self.statements = 0
+
+    @property
+    def raw(self) -> aiosqlite.Connection:
+        if self._raw is None:
+            raise StoreError("database is not open")
+        return self._raw
+
+    async def open(self) -> None:
+        """Open the file (creating its folder), set WAL/foreign keys/busy timeout, migrate.
+
+        Raises :class:`StoreError` when the database was written by a newer migration set.
+        """
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._raw = await aiosqlite.connect(self.path, isolation_level=None)
+        self._raw.row_factory = aiosqlite.Row
+        await self._raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await self._raw.execute("PRAGMA journal_mode = WAL")
+        await self._raw.execute("PRAGMA synchronous = NORMAL")
+        await self._raw.execute("PRAGMA foreign_keys = ON")
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._raw is not None:
+            async with self._lock:
+                await self._raw.close()
+                self._raw = None
+
+    async def _migrate(self) -> None:
+        await self.raw.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        migrations = migration_files()
+        async with self._lock:
+            await self.raw.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await self.raw.execute("SELECT MAX(version) FROM schema_migrations")
+                row = await cursor.fetchone()
+                current = (row[0] if row else None) or 0
+                await self.raw.execute("COMMIT")
+            except BaseException:
+                await self.raw.execute("ROLLBACK")
+                raise
+            if current > len(migrations):
+                raise StoreError(
+                    f"database {self.path} has schema version {current}, newer than this "
+                    f"coderchat_ext ({len(migrations)}); upgrade coderchat_ext"
+                )
+            for number, name, sql in migrations[current:]:
+                # executescript commits first, so the migration and its record go in one
+                # explicit transaction.
+                try:
+                    await self.raw.executescript(
+                        "BEGIN IMMEDIATE;\n"
+                        f"{sql}\n"
+                        "INSERT INTO schema_migrations (version, name, applied_at) "
+                        f"VALUES ({number}, '{name}', '{utcnow()}');\n"
+                        "COMMIT;"
+                    )
+                except Exception as exc:
+                    if self.raw.in_transaction:
+                        await self.raw.execute("ROLLBACK")
+                    raise StoreError(f"migration {name} failed: {exc}") from exc
+
+    async def schema_version(self) -> int:
+        async with self.read() as conn:
+            return int(await conn.fetchval("SELECT MAX(version) FROM schema_migrations") or 0)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Conn]:
+        """Serialized access for reads (no transaction: each statement sees committed data)."""
+        async with self._lock:
+            yield Conn(self)
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[Conn]:
+        """A ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any exception."""
+        async with self._lock:
+            raw = self.raw
+            await raw.execute("BEGIN IMMEDIATE")
+            self.statements += 1
+            try:
+                yield Conn(self)
+            except BaseException:
+                await asyncio.shield(raw.execute("ROLLBACK"))
+                raise
+            else:
+                await raw.execute("COMMIT")
+                self.statements += 1
