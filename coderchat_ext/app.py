@@ -42,20 +42,24 @@ class CoderChatApp(ExtensionApp):
     load_other_extensions = True
 
     db_path = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="SQLite database file. Default: <jupyter_data_dir>/coderchat/coderchat.db.",
     )
     providers = Dict(
-        {}, config=True,
+        {},
+        config=True,
         help="Providers by kind (anthropic, openai, openai-compat, demo): "
         "{kind: {api_key, base_url, display_name, enabled}}. Keys here are never stored.",
     )
     default_model = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="'provider/model' made the default model config at start when it is not already.",
     )
-    model_configs = List(
-        [], config=True,
+    model_configs: List[dict[str, Any]] = List(
+        [],
+        config=True,
         help="Model configs created at start when missing: [{provider, model, display_name, "
         "context_limit, model_config, is_default}].",
     )
@@ -77,25 +81,32 @@ class CoderChatApp(ExtensionApp):
         120.0, config=True, help="Seconds without an answer after which an agent is 'timeout'."
     )
     admin_users = List(
-        Unicode(), [], config=True,
+        Unicode(),
+        [],
+        config=True,
         help="Users who may change deployment settings. Empty: every user the authorizer "
         "grants write on coderchat:admin.",
     )
     organizations = Dict(
-        {}, config=True,
+        {},
+        config=True,
         help="Organizations and their members: {name: [usernames] or null for everyone}. "
         "The 'default' organization always exists and admits everyone.",
     )
     groups = Dict({}, config=True, help="Quota groups: {name: {members: [...], budget: N}}.")
     multi_user = Bool(
-        None, allow_none=True, config=True,
+        None,
+        allow_none=True,
+        config=True,
         help="Own chats per Jupyter username. None: yes unless the server uses the stock "
         "token/password identity provider (a single-user server, whose token clients get "
         "random anonymous names), where every chat belongs to default_owner.",
     )
     default_owner = Unicode(config=True, help="The owner of every chat on a single-user server.")
     scripted_model = Dict(
-        None, allow_none=True, config=True,
+        None,
+        allow_none=True,
+        config=True,
         help="Enable the 'scripted' provider (tests, benchmarks) with this script "
         "(see coderchat_ext.providers.scripted).",
     )
@@ -131,9 +142,8 @@ class CoderChatApp(ExtensionApp):
 
             self.scripted = ScriptedModel(self.scripted_model)
             title_model = ScriptedModel({"default": {"echo": True}})
-            self.catalog.factories["scripted"] = (
-                lambda config, resolved, purpose: title_model if purpose == "title"
-                else self.scripted
+            self.catalog.factories["scripted"] = lambda config, resolved, purpose: (
+                title_model if purpose == "title" else self.scripted
             )
         if self.test_tools:
             from .tools.testing import testing_tools

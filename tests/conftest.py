@@ -93,8 +93,9 @@ class Api:
         try:
             response = await self._fetch("api", "coderchat", *path.split("/"), **kwargs)
         except HTTPClientError as exc:
+            if exc.response is None:
+                raise
             response = exc.response
-            assert response is not None, exc
         text = response.body.decode() if response.body else ""
         return response.code, json.loads(text) if text else None
 

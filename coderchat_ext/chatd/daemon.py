@@ -306,8 +306,9 @@ class ChatDaemon:
         kind: WatchEventKind,
         tool_calls: list[WatchToolCall] | None = None,
     ) -> None:
-        self.hub.publish_watch(chat.owner, ChatWatchEvent(kind=kind, chat=chat,
-                                                          tool_calls=tool_calls))
+        self.hub.publish_watch(
+            chat.owner, ChatWatchEvent(kind=kind, chat=chat, tool_calls=tool_calls)
+        )
 
     def publish_messages(self, chat_id: str, messages: list[ChatMessage]) -> None:
         for message in messages:
@@ -362,9 +363,7 @@ class ChatDaemon:
         if config is None:
             raise ClassifiedError(
                 "no default chat model config is available",
-                ChatError(
-                    message="No default chat model config is available.", kind="config"
-                ),
+                ChatError(message="No default chat model config is available.", kind="config"),
             )
         return config
 
@@ -407,14 +406,16 @@ class ChatDaemon:
                         "chat_id": chat_id,
                         "message_part": {
                             "role": "tool",
-                            "part": {"type": "tool-result", "tool_call_id": call_id,
-                                     "result_delta": delta},
+                            "part": {
+                                "type": "tool-result",
+                                "tool_call_id": call_id,
+                                "result_delta": delta,
+                            },
                         },
                     },
                 )
 
-            return ToolContext(chat=chat, tool_call_id=call_id, emit=emit,
-                               services=self.services)
+            return ToolContext(chat=chat, tool_call_id=call_id, emit=emit, services=self.services)
 
         async def on_retry(
             attempt: int, err: BaseException, classified: Classification, delay: float
@@ -481,8 +482,10 @@ class ChatDaemon:
         ]
         async with self.db.tx() as conn:
             row = await store_chats.get_chat(conn, chat.id)
-            owner_ok = row is not None and row.status == "running" and (
-                row.worker_id == self.worker_id and row.started_at == chat.started_at
+            owner_ok = (
+                row is not None
+                and row.status == "running"
+                and (row.worker_id == self.worker_id and row.started_at == chat.started_at)
             )
             if not owner_ok and not (interrupted and row is not None and row.status == "waiting"):
                 raise NotOwner(chat.id)
@@ -491,9 +494,7 @@ class ChatDaemon:
         self.publish_messages(chat.id, messages)
         return messages
 
-    async def _finish(
-        self, chat: Chat, outcome: Outcome | None, error: ChatError | None
-    ) -> None:
+    async def _finish(self, chat: Chat, outcome: Outcome | None, error: ChatError | None) -> None:
         """End a turn in one transaction (reference §2.3 "finishing"). A row that another run
         owns now (another worker, or a later acquisition here) is left alone."""
         chat_id = chat.id
@@ -545,15 +546,18 @@ class ChatDaemon:
         if action:
             self.hub.publish(
                 chat_id,
-                _event(chat_id, "action_required",
-                       action_required={"tool_calls": [a.dump() for a in action]}),
+                _event(
+                    chat_id,
+                    "action_required",
+                    action_required={"tool_calls": [a.dump() for a in action]},
+                ),
             )
         await self.publish_status(chat_id)
         if action:
             async with self.db.read() as conn:
-                chat = await store_chats.get_chat(conn, chat_id)
-            if chat is not None:
-                self.publish_watch(chat, "action_required", action)
+                current = await store_chats.get_chat(conn, chat_id)
+            if current is not None:
+                self.publish_watch(current, "action_required", action)
         if status == "pending":
             self.wake()
 
@@ -598,8 +602,11 @@ async def pending_dynamic_calls(conn: Conn, chat_id: str) -> list[ChatMessagePar
     if chat is None or last is None:
         return []
     names = {d.name for d in chat.dynamic_tools or []}
-    calls = [p for p in last.content if p.type == "tool-call" and p.tool_name in names
-             and not p.provider_executed]
+    calls = [
+        p
+        for p in last.content
+        if p.type == "tool-call" and p.tool_name in names and not p.provider_executed
+    ]
     answered = {
         p.tool_call_id
         for m in await store_messages.messages_after(conn, chat_id, last.id)
@@ -617,8 +624,14 @@ async def promote_next(conn: Conn, chat: Chat, queued_id: int | None = None) -> 
     return await store_messages.insert_messages(
         conn,
         chat.id,
-        [NewMessage(role="user", content=queued.content, created_by=chat.owner,
-                    model_config_id=queued.model_config_id)],
+        [
+            NewMessage(
+                role="user",
+                content=queued.content,
+                created_by=chat.owner,
+                model_config_id=queued.model_config_id,
+            )
+        ],
     )
 
 

@@ -51,7 +51,7 @@ from ..providers.base import (
     ToolSpec,
 )
 from ..tools.base import Tool, ToolContext, ToolResult
-from .errors import ClassifiedError, Classification, classify
+from .errors import Classification, ClassifiedError, classify
 from .retry import retry
 
 log = logging.getLogger(__name__)
@@ -131,22 +131,26 @@ class _Step:
     def add(self, part: StreamPart) -> dict[str, Any] | None:
         """Fold ``part`` in; returns the ``message_part`` payload to publish (or None)."""
         if isinstance(part, TextDelta):
-            if self._open_text is None or self._block != ("text", part.block):
+            text = self._open_text
+            if text is None or self._block != ("text", part.block):
                 self._close()
-                self._open_text = ChatMessagePart(type="text", text="")
-                self.parts.append(self._open_text)
+                text = ChatMessagePart(type="text", text="")
+                self._open_text = text
+                self.parts.append(text)
                 self._block = ("text", part.block)
-            self._open_text.text = (self._open_text.text or "") + part.text
+            text.text = (text.text or "") + part.text
             return {"role": "assistant", "part": {"type": "text", "text": part.text}}
         if isinstance(part, ReasoningDelta):
-            if self._open_reasoning is None or self._block != ("reasoning", part.block):
+            reasoning = self._open_reasoning
+            if reasoning is None or self._block != ("reasoning", part.block):
                 self._close()
-                self._open_reasoning = ChatMessagePart(type="reasoning", text="")
-                self.parts.append(self._open_reasoning)
+                reasoning = ChatMessagePart(type="reasoning", text="")
+                self._open_reasoning = reasoning
+                self.parts.append(reasoning)
                 self._block = ("reasoning", part.block)
-            self._open_reasoning.text = (self._open_reasoning.text or "") + part.text
+            reasoning.text = (reasoning.text or "") + part.text
             if part.signature is not None:
-                self._open_reasoning.signature = part.signature
+                reasoning.signature = part.signature
                 self._close()
             if not part.text:
                 return None
@@ -173,8 +177,8 @@ class _Step:
                 },
             }
         if isinstance(part, ToolCallDelta):
-            call = self.calls.get(part.tool_call_id)
-            if call is None:
+            started = self.calls.get(part.tool_call_id)
+            if started is None:
                 return None
             self.raw_args[part.tool_call_id] += part.args_delta
             return {
@@ -182,19 +186,19 @@ class _Step:
                 "part": {
                     "type": "tool-call",
                     "tool_call_id": part.tool_call_id,
-                    "tool_name": call.tool_name,
+                    "tool_name": started.tool_name,
                     "args_delta": part.args_delta,
                 },
             }
         if isinstance(part, ToolCallEnd):
-            call = self.calls.get(part.tool_call_id)
-            if call is None:
+            ended = self.calls.get(part.tool_call_id)
+            if ended is None:
                 return None
             raw = part.args if part.args is not None else self.raw_args[part.tool_call_id]
             self.raw_args[part.tool_call_id] = raw
-            call.args = _parse_args(raw)
-            call.created_at = utcnow()
-            return {"role": "assistant", "part": call.dump()}
+            ended.args = _parse_args(raw)
+            ended.created_at = utcnow()
+            return {"role": "assistant", "part": ended.dump()}
         if isinstance(part, ProviderToolResult):
             self._close()
             result = ChatMessagePart(
@@ -232,9 +236,10 @@ class _Step:
         (padded text kept verbatim); an unfinished call keeps the arguments streamed so far."""
         out = []
         for part in self.parts:
-            if part.type in ("text", "reasoning") and not (part.text or "").strip():
-                if not (part.type == "reasoning" and part.signature):
-                    continue
+            blank = part.type in ("text", "reasoning") and not (part.text or "").strip()
+            # A signed reasoning block stays even when empty: the provider needs it back.
+            if blank and not (part.type == "reasoning" and part.signature):
+                continue
             if part.type == "tool-call" and part.args is None:
                 part = part.model_copy(
                     update={"args": _parse_args(self.raw_args.get(part.tool_call_id or "", ""))}
@@ -324,8 +329,9 @@ class TurnRunner:
 
     def _request(self) -> ModelRequest:
         env = self.env
-        messages = [PromptMessage("system", [ChatMessagePart(type="text", text=s)])
-                    for s in env.system if s]
+        messages = [
+            PromptMessage("system", [ChatMessagePart(type="text", text=s)]) for s in env.system if s
+        ]
         messages += [PromptMessage(m.role, m.content) for m in env.history]
         tools = [t.spec() for t in env.tools.values()]
         tools += [
@@ -384,8 +390,11 @@ class TurnRunner:
             for c in step.local_calls()
             if c.tool_call_id not in self._done_results
         ]
-        done = [self._done_results[c.tool_call_id or ""] for c in step.local_calls()
-                if c.tool_call_id in self._done_results]
+        done = [
+            self._done_results[c.tool_call_id or ""]
+            for c in step.local_calls()
+            if c.tool_call_id in self._done_results
+        ]
         ordered = {p.tool_call_id: p for p in [*done, *results]}
         record = StepRecord(
             assistant=content,
@@ -432,9 +441,7 @@ class TurnRunner:
             env.clear_parts()
             await env.on_retry(attempt_no, err, classified, delay)
 
-        return await retry(
-            attempt, on_retry=on_retry, provider=env.provider_name, sleep=env.sleep
-        )
+        return await retry(attempt, on_retry=on_retry, provider=env.provider_name, sleep=env.sleep)
 
     def _fold(self, step: _Step, part: StreamPart) -> None:
         payload = step.add(part)
@@ -446,8 +453,9 @@ class TurnRunner:
     async def _run_tools(self, step: _Step) -> StepRecord:
         env = self.env
         calls = step.local_calls()
-        dynamic = [c for c in calls if c.tool_name in env.dynamic_tools
-                   and c.tool_name not in env.tools]
+        dynamic = [
+            c for c in calls if c.tool_name in env.dynamic_tools and c.tool_name not in env.tools
+        ]
         builtin = [c for c in calls if c not in dynamic]
         results: dict[str, ChatMessagePart] = {}
         violation = exclusive_violation(calls, env.tools)
@@ -474,8 +482,13 @@ class TurnRunner:
                 results[call_id] = task.result()
         ordered = [results[c.tool_call_id or ""] for c in calls if c.tool_call_id in results]
         for part in ordered:
-            env.publish({"type": "message_part", "chat_id": env.chat_id,
-                         "message_part": {"role": "tool", "part": part.dump()}})
+            env.publish(
+                {
+                    "type": "message_part",
+                    "chat_id": env.chat_id,
+                    "message_part": {"role": "tool", "part": part.dump()},
+                }
+            )
         usage = None
         finish = step.finish
         if finish is not None:
@@ -527,24 +540,20 @@ class TurnRunner:
 
 
 def _startup_timeout(provider: str) -> ClassifiedError:
-    from .errors import PROVIDER_DISPLAY_NAMES
-
-    name = PROVIDER_DISPLAY_NAMES.get(provider, "The AI provider")
+    """The first-chunk timeout error (reference §5.7); its message is derived from the kind and
+    provider ("<Provider> did not start responding in time.")."""
     return ClassifiedError(
         "startup timeout",
-        ChatError(
-            message=f"{name} did not start responding in time.",
-            kind="startup_timeout",
-            provider=provider,
-            retryable=True,
-        ),
+        ChatError(message="", kind="startup_timeout", provider=provider, retryable=True),
     )
 
 
 def _uncancel() -> None:
+    # Python >= 3.11: clear the cancellation request we handled, so later timeouts in this task
+    # (persisting the interrupted step) behave normally.
     task = asyncio.current_task()
     if task is not None and hasattr(task, "uncancel"):
-        while task.cancelling():
+        while task.cancelling():  # type: ignore[attr-defined]
             task.uncancel()
 
 
@@ -553,6 +562,8 @@ def classify_failure(err: BaseException, provider: str) -> ChatError:
     if isinstance(err, ClassifiedError):
         return err.error
     classified = classify(err, provider=provider)
-    return classified.error if classified else ChatError(
-        message="The chat request failed unexpectedly.", provider=provider
+    return (
+        classified.error
+        if classified
+        else ChatError(message="The chat request failed unexpectedly.", provider=provider)
     )

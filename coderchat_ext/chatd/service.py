@@ -9,7 +9,7 @@ validates before it writes, so a refused request changes nothing. A chat of anot
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import re
 import uuid
 from collections.abc import Callable
@@ -85,7 +85,8 @@ def parse_content(raw: Any) -> list[ChatMessagePart]:
                     "Invalid input part.", f"content[{i}].file_id is required for file parts."
                 )
             raise E.BadRequest(
-                "Invalid input part.", f"content[{i}].file_id references a file that does not exist."
+                "Invalid input part.",
+                f"content[{i}].file_id references a file that does not exist.",
             )
         elif kind == "file-reference":
             name = item.get("file_name")
@@ -125,8 +126,9 @@ def parse_labels(raw: Any) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or len(raw) > MAX_LABELS:
-        raise E.BadRequest("Invalid labels.", f"labels must be an object of at most {MAX_LABELS}"
-                           " string values.")
+        raise E.BadRequest(
+            "Invalid labels.", f"labels must be an object of at most {MAX_LABELS} string values."
+        )
     for key, value in raw.items():
         if not _LABEL_KEY.match(key) or not isinstance(value, str) or not value or len(value) > 256:
             raise E.BadRequest(
@@ -153,15 +155,23 @@ def parse_dynamic_tools(raw: Any) -> list[DynamicTool]:
         if not isinstance(name, str) or not name.strip():
             raise E.BadRequest("Dynamic tool name must not be empty.")
         if name in seen:
-            raise E.BadRequest("Duplicate dynamic tool name.", f'Tool "{name}" appears more than once.')
+            raise E.BadRequest(
+                "Duplicate dynamic tool name.", f'Tool "{name}" appears more than once.'
+            )
         seen.add(name)
         schema = item.get("input_schema", {"type": "object"})
         if not isinstance(schema, dict):
-            raise E.BadRequest("Invalid dynamic tools.", f'Tool "{name}": input_schema must be'
-                               " a JSON object.")
+            raise E.BadRequest(
+                "Invalid dynamic tools.", f'Tool "{name}": input_schema must be a JSON object.'
+            )
         description = item.get("description")
-        tools.append(DynamicTool(name=name, description=description if isinstance(
-            description, str) else None, input_schema=schema))
+        tools.append(
+            DynamicTool(
+                name=name,
+                description=description if isinstance(description, str) else None,
+                input_schema=schema,
+            )
+        )
     return tools
 
 
@@ -221,8 +231,11 @@ class ChatService:
     def _publish_queue(self, chat_id: str, queue: list[ChatQueuedMessage]) -> None:
         self.hub.publish(
             chat_id,
-            {"type": "queue_update", "chat_id": chat_id,
-             "queued_messages": [q.dump() for q in queue]},
+            {
+                "type": "queue_update",
+                "chat_id": chat_id,
+                "queued_messages": [q.dump() for q in queue],
+            },
         )
 
     # --- chats ----------------------------------------------------------------------------
@@ -276,17 +289,34 @@ class ChatService:
                 site_prompt, None if include is None else include == "true"
             )
             if deployment:
-                rows.append(NewMessage(role="system", visibility="model",
-                                       content=[prompt.text_part(deployment)]))
+                rows.append(
+                    NewMessage(
+                        role="system", visibility="model", content=[prompt.text_part(deployment)]
+                    )
+                )
             if system_prompt and prompt.sanitize_prompt(system_prompt):
-                rows.append(NewMessage(role="system", visibility="model",
-                                       content=[prompt.text_part(
-                                           prompt.sanitize_prompt(system_prompt))]))
-            rows.append(NewMessage(role="system", visibility="model",
-                                   content=[prompt.text_part(
-                                       prompt.workspace_note(workspace_id is not None))]))
-            rows.append(NewMessage(role="user", content=content, created_by=actor.username,
-                                   model_config_id=config_id))
+                rows.append(
+                    NewMessage(
+                        role="system",
+                        visibility="model",
+                        content=[prompt.text_part(prompt.sanitize_prompt(system_prompt))],
+                    )
+                )
+            rows.append(
+                NewMessage(
+                    role="system",
+                    visibility="model",
+                    content=[prompt.text_part(prompt.workspace_note(workspace_id is not None))],
+                )
+            )
+            rows.append(
+                NewMessage(
+                    role="user",
+                    content=content,
+                    created_by=actor.username,
+                    model_config_id=config_id,
+                )
+            )
             await store_messages.insert_messages(conn, chat_id, rows)
             chat = await store_chats.get_chat(conn, chat_id)
         assert chat is not None
@@ -312,9 +342,7 @@ class ChatService:
     async def _model_config_id(self, conn: Conn, value: Any) -> str:
         if value is not None and value != "":
             config_id = parse_uuid(value)
-            config = (
-                await store_models.get_model_config(conn, config_id) if config_id else None
-            )
+            config = await store_models.get_model_config(conn, config_id) if config_id else None
             if config is None or not config.enabled:
                 raise E.BadRequest("Invalid model config ID.")
             return config.id
@@ -345,8 +373,13 @@ class ChatService:
             label_filter[key] = value
         async with self.db.read() as conn:
             chats = await store_chats.list_chats(
-                conn, owner=actor.username, query=query, labels=label_filter,
-                archived=archived, limit=limit, offset=offset,
+                conn,
+                owner=actor.username,
+                query=query,
+                labels=label_filter,
+                archived=archived,
+                limit=limit,
+                offset=offset,
             )
             children = await store_chats.list_children(conn, [c.id for c in chats])
         by_parent: dict[str, list[Chat]] = {}
@@ -411,15 +444,15 @@ class ChatService:
                 await store_chats.update_chat(conn, chat.id, **fields)
             if archived is not None:
                 family = (
-                    await store_chats.family_ids(conn, chat.id) if not chat.parent_chat_id
+                    await store_chats.family_ids(conn, chat.id)
+                    if not chat.parent_chat_id
                     else [chat.id]
                 )
                 for member_id in family:
                     member = await store_chats.get_chat(conn, member_id)
                     if member is None or member.archived == archived:
                         continue
-                    await store_chats.update_chat(conn, member_id, archived=archived,
-                                                  pin_order=0)
+                    await store_chats.update_chat(conn, member_id, archived=archived, pin_order=0)
                     if archived and member.status in ("pending", "running"):
                         await store_chats.set_status(conn, member_id, "waiting")
                         cancelled.append(member_id)
@@ -432,8 +465,9 @@ class ChatService:
             current = await store_chats.get_chat(conn, chat.id)
         for member_id in cancelled:
             self.daemon.cancel_run(member_id, "interrupt")
-            self.hub.publish(member_id, {"type": "status", "chat_id": member_id,
-                                         "status": "waiting"})
+            self.hub.publish(
+                member_id, {"type": "status", "chat_id": member_id, "status": "waiting"}
+            )
         for member_id, kind in watch:
             member = updated[member_id]
             if member is not None:
@@ -446,7 +480,12 @@ class ChatService:
     # --- messages -------------------------------------------------------------------------
 
     async def list_messages(
-        self, actor: Actor, chat_id: str, *, before_id: int | None, after_id: int | None,
+        self,
+        actor: Actor,
+        chat_id: str,
+        *,
+        before_id: int | None,
+        after_id: int | None,
         limit: int,
     ) -> dict[str, Any]:
         """``GET chats/{id}/messages`` -> ``{messages, queued_messages, has_more}``."""
@@ -468,7 +507,9 @@ class ChatService:
             "has_more": len(rows) > limit,
         }
 
-    async def send_message(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def send_message(
+        self, actor: Actor, chat_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         """``POST chats/{id}/messages`` (reference §2.2, §3.2) ->
         ``{queued, message?, queued_message?}``."""
         busy = body.get("busy_behavior") or "queue"
@@ -510,8 +551,14 @@ class ChatService:
                 inserted = await store_messages.insert_messages(
                     conn,
                     chat.id,
-                    [NewMessage(role="user", content=content, created_by=actor.username,
-                                model_config_id=config_id)],
+                    [
+                        NewMessage(
+                            role="user",
+                            content=content,
+                            created_by=actor.username,
+                            model_config_id=config_id,
+                        )
+                    ],
                 )
                 await store_chats.set_status(conn, chat.id, "pending")
         self.daemon.publish_messages(chat.id, inserted)
@@ -538,7 +585,9 @@ class ChatService:
             if chat.archived:
                 raise E.BadRequest("Cannot edit messages in an archived chat.")
             if mid is None:
-                raise E.BadRequest("Invalid chat message ID.", "Message ID must be a positive integer.")
+                raise E.BadRequest(
+                    "Invalid chat message ID.", "Message ID must be a positive integer."
+                )
             original = await store_messages.get_message(conn, chat.id, mid)
             if original is None or original.visibility == "model":
                 raise E.NotFound("Chat message not found.", "Message does not belong to this chat.")
@@ -548,9 +597,16 @@ class ChatService:
             await store_messages.soft_delete_from(conn, chat.id, mid)
             await store_messages.clear_queue(conn, chat.id)
             [message] = await store_messages.insert_messages(
-                conn, chat.id,
-                [NewMessage(role="user", content=content, created_by=actor.username,
-                            model_config_id=original.model_config_id)],
+                conn,
+                chat.id,
+                [
+                    NewMessage(
+                        role="user",
+                        content=content,
+                        created_by=actor.username,
+                        model_config_id=original.model_config_id,
+                    )
+                ],
             )
             await store_chats.set_status(conn, chat.id, "pending")
         self.daemon.cancel_run(chat.id, "interrupt")
@@ -618,10 +674,8 @@ class ChatService:
         self.daemon.publish_messages(chat.id, inserted)
         if chat.status in ("running", "pending", "requires_action"):
             self.daemon.cancel_run(chat.id, "interrupt")
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.daemon.wait_idle(chat.id), INTERRUPT_SETTLE_TIMEOUT)
-            except asyncio.TimeoutError:
-                pass
             if not self.daemon.is_running(chat.id):
                 await self.daemon.publish_status(chat.id)
         return await self.get_chat(actor, chat.id)
@@ -646,23 +700,30 @@ class ChatService:
             for item in results:
                 call_id = item.get("tool_call_id") if isinstance(item, dict) else None
                 if not isinstance(call_id, str):
-                    raise E.BadRequest("Unexpected tool result.", 'No pending tool call with ID "".')
+                    raise E.BadRequest(
+                        "Unexpected tool result.", 'No pending tool call with ID "".'
+                    )
                 if call_id in seen:
-                    raise E.BadRequest("Duplicate tool_call_id in results.",
-                                       f'Duplicate tool call ID "{call_id}".')
+                    raise E.BadRequest(
+                        "Duplicate tool_call_id in results.", f'Duplicate tool call ID "{call_id}".'
+                    )
                 seen.add(call_id)
             for call_id in pending:
                 if call_id not in seen:
-                    raise E.BadRequest("Missing tool result.",
-                                       f'Missing result for tool call "{call_id}".')
+                    raise E.BadRequest(
+                        "Missing tool result.", f'Missing result for tool call "{call_id}".'
+                    )
             for item in results:
                 if item["tool_call_id"] not in pending:
-                    raise E.BadRequest("Unexpected tool result.",
-                                       f'No pending tool call with ID "{item["tool_call_id"]}".')
+                    raise E.BadRequest(
+                        "Unexpected tool result.",
+                        f'No pending tool call with ID "{item["tool_call_id"]}".',
+                    )
                 if "output" not in item:
-                    raise E.BadRequest("Tool result output must be valid JSON.",
-                                       f'Output for tool call "{item["tool_call_id"]}" is not'
-                                       " valid JSON.")
+                    raise E.BadRequest(
+                        "Tool result output must be valid JSON.",
+                        f'Output for tool call "{item["tool_call_id"]}" is not valid JSON.',
+                    )
             inserted = await store_messages.insert_messages(
                 conn,
                 chat.id,
@@ -671,14 +732,16 @@ class ChatService:
                         role="tool",
                         created_by=actor.username,
                         model_config_id=chat.last_model_config_id,
-                        content=[ChatMessagePart(
-                            type="tool-result",
-                            tool_call_id=item["tool_call_id"],
-                            tool_name=pending[item["tool_call_id"]].tool_name,
-                            result=item["output"],
-                            is_error=bool(item.get("is_error")) or None,
-                            created_at=utcnow(),
-                        )],
+                        content=[
+                            ChatMessagePart(
+                                type="tool-result",
+                                tool_call_id=item["tool_call_id"],
+                                tool_name=pending[item["tool_call_id"]].tool_name,
+                                result=item["output"],
+                                is_error=bool(item.get("is_error")) or None,
+                                created_at=utcnow(),
+                            )
+                        ],
                     )
                     for item in results
                 ],
@@ -751,14 +814,20 @@ class ChatService:
         queued, parts = self.hub.take_in_flight(chat_id, sub)
         sub.last_message_id = after_id
         snapshot: list[Event] = [{"type": "status", "chat_id": chat_id, "status": chat.status}]
-        snapshot += [{"type": "message", "chat_id": chat_id, "message": m.public().dump()}
-                     for m in messages]
+        snapshot += [
+            {"type": "message", "chat_id": chat_id, "message": m.public().dump()} for m in messages
+        ]
         snapshot += queued
         snapshot = sub.deliverable(snapshot)
         snapshot += parts
         if queue:
-            snapshot.append({"type": "queue_update", "chat_id": chat_id,
-                             "queued_messages": [q.dump() for q in queue]})
+            snapshot.append(
+                {
+                    "type": "queue_update",
+                    "chat_id": chat_id,
+                    "queued_messages": [q.dump() for q in queue],
+                }
+            )
         return sub, snapshot
 
     async def open_watch(self, actor: Actor) -> Subscription:

@@ -63,9 +63,10 @@ class SettingsService:
         text = body.get("system_prompt", "")
         include = body.get("include_default_system_prompt")
         if not isinstance(text, str) or (include is not None and not isinstance(include, bool)):
-            raise E.BadRequest("Invalid request body.",
-                               "system_prompt must be a string and include_default_system_prompt"
-                               " a boolean.")
+            raise E.BadRequest(
+                "Invalid request body.",
+                "system_prompt must be a string and include_default_system_prompt a boolean.",
+            )
         text = prompt.sanitize_prompt(text)
         if len(text.encode()) > prompt.MAX_PROMPT_BYTES:
             raise E.BadRequest("System prompt exceeds maximum length.")
@@ -73,7 +74,9 @@ class SettingsService:
             await store_configs.set_site(conn, store_configs.SYSTEM_PROMPT, text)
             if include is not None:
                 await store_configs.set_site(
-                    conn, store_configs.INCLUDE_DEFAULT_SYSTEM_PROMPT, "true" if include else "false"
+                    conn,
+                    store_configs.INCLUDE_DEFAULT_SYSTEM_PROMPT,
+                    "true" if include else "false",
                 )
         self._changed("system_prompt")
 
@@ -119,8 +122,9 @@ class SettingsService:
             if set(canonical) - known:
                 raise E.BadRequest("One or more templates not found or deprecated.")
         async with self.db.tx() as conn:
-            await store_configs.set_site(conn, store_configs.TEMPLATE_ALLOWLIST,
-                                         json.dumps(canonical))
+            await store_configs.set_site(
+                conn, store_configs.TEMPLATE_ALLOWLIST, json.dumps(canonical)
+            )
         self._changed("template_allowlist")
 
     # --- advisor --------------------------------------------------------------------------
@@ -169,9 +173,13 @@ class SettingsService:
                 raise E.BadRequest(
                     f'model_config_id "{config_id}" does not match any existing model config.'
                 )
-        value = {"enabled": enabled, "max_uses_per_run": max_uses,
-                 "max_output_tokens": max_tokens, "model_config_id": config_id,
-                 "reasoning_effort": effort}
+        value = {
+            "enabled": enabled,
+            "max_uses_per_run": max_uses,
+            "max_output_tokens": max_tokens,
+            "model_config_id": config_id,
+            "reasoning_effort": effort,
+        }
         async with self.db.tx() as conn:
             await store_configs.set_site(conn, store_configs.ADVISOR_CONFIG, json.dumps(value))
         self._changed("advisor_config")
@@ -218,8 +226,9 @@ class SettingsService:
             raise E.BadRequest("Invalid provider.")
         fields = self._validate_provider_fields(body)
         async with self.db.tx() as conn:
-            existing = [p for p in await store_models.list_providers(conn)
-                        if p.provider == provider]
+            existing = [
+                p for p in await store_models.list_providers(conn) if p.provider == provider
+            ]
             if existing:
                 raise E.Conflict("Chat provider already exists.")
             row = await store_models.insert_provider(
@@ -236,7 +245,9 @@ class SettingsService:
         assert resolved is not None
         return resolved.public().dump()
 
-    async def update_provider(self, actor: Actor, provider_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def update_provider(
+        self, actor: Actor, provider_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         _require_admin(actor, hide=False)
         fields = self._validate_provider_fields(body)
         async with self.db.tx() as conn:
@@ -276,16 +287,21 @@ class SettingsService:
         if create or "context_limit" in body:
             limit = body.get("context_limit")
             if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
-                raise E.BadRequest("Context limit is required.",
-                                   "context_limit must be a positive integer.")
+                raise E.BadRequest(
+                    "Context limit is required.", "context_limit must be a positive integer."
+                )
             out["context_limit"] = limit
         if "compression_threshold" in body or create:
             threshold = body.get("compression_threshold", 70)
-            if not isinstance(threshold, int) or isinstance(threshold, bool) or not (
-                0 <= threshold <= 100
+            if (
+                not isinstance(threshold, int)
+                or isinstance(threshold, bool)
+                or not (0 <= threshold <= 100)
             ):
-                raise E.BadRequest("Invalid compression threshold.",
-                                   "compression_threshold must be an integer from 0 to 100.")
+                raise E.BadRequest(
+                    "Invalid compression threshold.",
+                    "compression_threshold must be an integer from 0 to 100.",
+                )
             out["compression_threshold"] = threshold
         for key in ("enabled", "is_default"):
             if key in body:
@@ -331,7 +347,9 @@ class SettingsService:
         self._changed("model_config", config_id)
         return config.dump()
 
-    async def update_model_config(self, actor: Actor, config_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def update_model_config(
+        self, actor: Actor, config_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         _require_admin(actor, hide=False)
         fields = self._validate_config_fields(body, create=False)
         async with self.db.tx() as conn:
@@ -376,8 +394,13 @@ class SettingsService:
                 "display_name": resolved.display_name,
                 "available": reason is None,
                 "models": [
-                    {"id": c.id, "provider": c.provider, "model": c.model,
-                     "display_name": c.display_name, "is_default": c.is_default}
+                    {
+                        "id": c.id,
+                        "provider": c.provider,
+                        "model": c.model,
+                        "display_name": c.display_name,
+                        "is_default": c.is_default,
+                    }
                     for c in configs
                     if c.provider == resolved.provider
                 ],
@@ -391,8 +414,10 @@ class SettingsService:
         async with self.db.read() as conn:
             default = await store_models.get_default_model_config(conn)
         real = [
-            p.provider for p in await self.catalog.resolve_all()
-            if p.available and p.provider not in ("demo", "scripted")
+            p.provider
+            for p in await self.catalog.resolve_all()
+            if p.available
+            and p.provider not in ("demo", "scripted")
             and self.catalog.has_adapter(p.provider)
         ]
         return {

@@ -102,7 +102,7 @@ class Subscription:
         """
         while True:
             if self._queue:
-                batch = []
+                batch: list[Event] = []
                 while self._queue and len(batch) < limit:
                     batch.append(self._queue.popleft())
                 if not self._queue:

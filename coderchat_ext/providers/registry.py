@@ -73,7 +73,7 @@ class ResolvedProvider:
             enabled=self.enabled,
             has_api_key=bool(self.api_key),
             base_url=self.base_url or None,
-            source=self.source,  # type: ignore[arg-type]
+            source=self.source,
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
@@ -131,8 +131,10 @@ class ProviderCatalog:
             key, base = self.environ["ANTHROPIC_API_KEY"], self.environ.get("ANTHROPIC_BASE_URL")
         elif provider == "openai" and self.environ.get("OPENAI_API_KEY"):
             key, base = self.environ["OPENAI_API_KEY"], self.environ.get("OPENAI_BASE_URL")
-        elif provider == "openai-compat" and self.environ.get("OPENAI_BASE_URL") and not (
-            self.environ.get("OPENAI_API_KEY")
+        elif (
+            provider == "openai-compat"
+            and self.environ.get("OPENAI_BASE_URL")
+            and not (self.environ.get("OPENAI_API_KEY"))
         ):
             key, base = "", self.environ["OPENAI_BASE_URL"]
         else:

@@ -246,9 +246,7 @@ class TemplateAllowlistHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        await self.app.settings_service.put_template_allowlist(
-            await self.actor(), self.json_body()
-        )
+        await self.app.settings_service.put_template_allowlist(await self.actor(), self.json_body())
         self.reply(None, 204)
 
 

@@ -14,8 +14,8 @@ import logging
 from typing import Any
 
 from jupyter_core.utils import ensure_async
-from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
@@ -26,7 +26,7 @@ from .base import AUTH_RESOURCE, CoderChatHandler
 log = logging.getLogger(__name__)
 
 
-class _Socket(WebSocketMixin, WebSocketHandler, CoderChatHandler):  # type: ignore[misc]
+class _Socket(WebSocketMixin, WebSocketHandler, CoderChatHandler):
     """Common upgrade checks and the send loop."""
 
     single_event_frames = False

@@ -170,8 +170,10 @@ def _encode(column: str, value: Any) -> Any:
     if column == "labels":
         return json.dumps(value or {})
     if column == "last_error":
-        return None if value is None else ChatError.model_validate(value).model_dump_json(
-            exclude_none=True
+        return (
+            None
+            if value is None
+            else ChatError.model_validate(value).model_dump_json(exclude_none=True)
         )
     if column == "last_injected_context":
         return None if value is None else json.dumps(value)

@@ -19,7 +19,7 @@ DEFAULT_ORGANIZATION = "default"
 
 
 async def get_site(conn: Conn, key: str) -> str | None:
-    return await conn.fetchval("SELECT value FROM site_configs WHERE key = ?", (key,))  # type: ignore[no-any-return]
+    return await conn.fetchval("SELECT value FROM site_configs WHERE key = ?", (key,))
 
 
 async def set_site(conn: Conn, key: str, value: str) -> None:
@@ -31,7 +31,7 @@ async def set_site(conn: Conn, key: str, value: str) -> None:
 
 
 async def get_user(conn: Conn, owner: str, key: str) -> str | None:
-    return await conn.fetchval(  # type: ignore[no-any-return]
+    return await conn.fetchval(
         "SELECT value FROM user_configs WHERE owner = ? AND key = ?", (owner, key)
     )
 
@@ -65,9 +65,7 @@ async def sync_organizations(
                 (org_id, name, name, utcnow()),
             )
         ids[name] = org_id
-        await conn.execute(
-            "DELETE FROM organization_members WHERE organization_id = ?", (org_id,)
-        )
+        await conn.execute("DELETE FROM organization_members WHERE organization_id = ?", (org_id,))
         await conn.executemany(
             "INSERT INTO organization_members (organization_id, username) VALUES (?, ?)",
             [(org_id, m) for m in (members if members is not None else ["*"])],
@@ -81,8 +79,7 @@ async def is_member(conn: Conn, organization_id: str, username: str) -> bool | N
     if not exists:
         return None
     row = await conn.fetchone(
-        "SELECT 1 FROM organization_members WHERE organization_id = ?"
-        " AND username IN (?, '*')",
+        "SELECT 1 FROM organization_members WHERE organization_id = ? AND username IN (?, '*')",
         (organization_id, username),
     )
     return row is not None

@@ -54,8 +54,10 @@ class NewMessage:
 def dump_parts(parts: Sequence[ChatMessagePart]) -> str:
     """Parts as the JSON text stored in ``content`` (stream-only deltas never stored)."""
     return json.dumps(
-        [p.model_dump(mode="json", exclude_none=True, exclude={"args_delta", "result_delta"})
-         for p in parts],
+        [
+            p.model_dump(mode="json", exclude_none=True, exclude={"args_delta", "result_delta"})
+            for p in parts
+        ],
         separators=(",", ":"),
     )
 
@@ -284,7 +286,10 @@ async def enqueue(
         (chat_id, dump_parts(content), model_config_id, now),
     )
     return ChatQueuedMessage(
-        id=rowid, chat_id=chat_id, model_config_id=model_config_id, content=content,
+        id=rowid,
+        chat_id=chat_id,
+        model_config_id=model_config_id,
+        content=content,
         created_at=now,
     )
 

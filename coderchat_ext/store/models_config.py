@@ -185,14 +185,20 @@ async def insert_model_config(
 
 async def update_model_config(conn: Conn, config_id: str, **fields: Any) -> None:
     allowed = {
-        "model", "display_name", "enabled", "is_default", "context_limit",
-        "compression_threshold", "options", "updated_by",
+        "model",
+        "display_name",
+        "enabled",
+        "is_default",
+        "context_limit",
+        "compression_threshold",
+        "options",
+        "updated_by",
     }
     if set(fields) - allowed:
         raise ValueError(f"not updatable: {sorted(set(fields) - allowed)}")
     if fields.get("is_default"):
         await conn.execute("UPDATE chat_model_configs SET is_default = 0 WHERE is_default = 1")
-    encoded = []
+    encoded: list[Any] = []
     for key, value in fields.items():
         if key == "options":
             encoded.append(json.dumps(value.model_dump(mode="json", exclude_none=True)))
