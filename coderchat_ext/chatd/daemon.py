@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,8 @@ class DaemonConfig:
     max_chats_per_acquire: int = 10
     max_steps: int = MAX_STEPS
     startup_timeout: float = STARTUP_TIMEOUT
+    retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """How retries wait (tests shorten it; the delays reported in ``retry`` events stay)."""
 
 
 class _Run:
@@ -453,6 +455,7 @@ class ChatDaemon:
             clear_parts=lambda: self.hub.clear_parts(chat_id),
             max_steps=self.config.max_steps,
             startup_timeout=self.config.startup_timeout,
+            sleep=self.config.retry_sleep,
         )
 
     async def _persist_step(

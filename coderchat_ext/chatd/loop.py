@@ -329,10 +329,16 @@ class TurnRunner:
 
     def _request(self) -> ModelRequest:
         env = self.env
-        messages = [
+        # Per-turn system blocks follow the system messages persisted at creation (default and
+        # deployment prompt, chat system prompt, workspace note) and precede the conversation.
+        lead = 0
+        while lead < len(env.history) and env.history[lead].role == "system":
+            lead += 1
+        messages = [PromptMessage(m.role, m.content) for m in env.history[:lead]]
+        messages += [
             PromptMessage("system", [ChatMessagePart(type="text", text=s)]) for s in env.system if s
         ]
-        messages += [PromptMessage(m.role, m.content) for m in env.history]
+        messages += [PromptMessage(m.role, m.content) for m in env.history[lead:]]
         tools = [t.spec() for t in env.tools.values()]
         tools += [
             ToolSpec(d.name, d.description or "", d.input_schema)

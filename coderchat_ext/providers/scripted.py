@@ -17,7 +17,8 @@ A script is JSON-able so it can come from traitlets config as well as from a tes
 A turn may also set ``delay_first`` (seconds before the first part), ``chunk_delay`` (seconds
 between parts), ``chunk_size`` (characters per text delta, default 8), ``finish_reason``,
 ``error_after_text`` (stream the text, then fail with ``error``), and ``echo`` (reply with the
-last user message's text). The model records every request it receives in ``requests``.
+last user message's text) and ``provider_tools`` (provider-executed calls with their results,
+``[{"name", "args", "result"}]``). The model records every request it receives in ``requests``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .base import (
     Finish,
     ModelRequest,
     ProviderError,
+    ProviderToolResult,
     ReasoningDelta,
     StreamPart,
     TextDelta,
@@ -122,6 +124,11 @@ class ScriptedModel:
             await pause()
         if error:
             raise _error(error)
+        for tool in turn.get("provider_tools", []):
+            call_id = tool.get("id") or "srvtoolu_" + new_id().replace("-", "")[:16]
+            yield ToolCallStart(call_id, tool["name"], provider_executed=True)
+            yield ToolCallEnd(call_id, json.dumps(tool.get("args", {})))
+            yield ProviderToolResult(call_id, tool["name"], tool.get("result"))
         calls = turn.get("tool_calls", [])
         for call in calls:
             call_id = call.get("id") or "call_" + new_id().replace("-", "")[:16]
