@@ -118,17 +118,17 @@ class ScriptedModel:
                 yield ReasoningDelta(text=piece)
                 await pause()
             yield ReasoningDelta(signature=turn.get("signature", "sig-" + new_id()[:8]))
+        for tool in turn.get("provider_tools", []):
+            call_id = tool.get("id") or "srvtoolu_" + new_id().replace("-", "")[:16]
+            yield ToolCallStart(call_id, tool["name"], provider_executed=True)
+            yield ToolCallEnd(call_id, json.dumps(tool.get("args", {})))
+            yield ProviderToolResult(call_id, tool["name"], tool.get("result"))
         text = last_user_text(request) if turn.get("echo") else turn.get("text", "")
         for piece in _chunks(text, size):
             yield TextDelta(piece)
             await pause()
         if error:
             raise _error(error)
-        for tool in turn.get("provider_tools", []):
-            call_id = tool.get("id") or "srvtoolu_" + new_id().replace("-", "")[:16]
-            yield ToolCallStart(call_id, tool["name"], provider_executed=True)
-            yield ToolCallEnd(call_id, json.dumps(tool.get("args", {})))
-            yield ProviderToolResult(call_id, tool["name"], tool.get("result"))
         calls = turn.get("tool_calls", [])
         for call in calls:
             call_id = call.get("id") or "call_" + new_id().replace("-", "")[:16]
