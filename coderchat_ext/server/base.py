@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
@@ -24,8 +24,8 @@ MAX_BODY_BYTES = 256 * 1024
 """Request bodies are capped at 256 KiB (reference §3.1)."""
 
 
-class CoderChatHandler(ExtensionHandlerMixin, APIHandler):
-    """Parses, authorizes, calls the service, serializes. No business logic here."""
+class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
+    """What REST and WebSocket handlers share: the extension app and the caller."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -45,6 +45,10 @@ class CoderChatHandler(ExtensionHandlerMixin, APIHandler):
         admins = self.app.admin_users
         is_admin = bool(allowed) and (not admins or user.username in admins or username in admins)
         return Actor(username=username, is_admin=is_admin)
+
+
+class CoderChatHandler(CoderChatMixin, APIHandler):
+    """Parses, authorizes, calls the service, serializes. No business logic here."""
 
     def json_body(self) -> dict[str, Any]:
         """The request's JSON object. 413 over 256 KiB; 400 when not a JSON object."""

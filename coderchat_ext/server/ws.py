@@ -21,12 +21,12 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .. import errors as E
 from ..chatd.stream import StreamClosed, Subscription
-from .base import AUTH_RESOURCE, CoderChatHandler
+from .base import AUTH_RESOURCE, CoderChatMixin
 
 log = logging.getLogger(__name__)
 
 
-class _Socket(WebSocketMixin, WebSocketHandler, CoderChatHandler):
+class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
     """Common upgrade checks and the send loop."""
 
     single_event_frames = False
