@@ -114,6 +114,9 @@ class CoderChatApp(ExtensionApp):
         False, config=True, help="Register the echo/sleep/fail/solo tools (tests, benchmarks)."
     )
 
+    started = False
+    """True once the async start hook has opened the database and started the daemon."""
+
     @default("default_owner")
     def _default_owner(self) -> str:
         try:
@@ -182,9 +185,11 @@ class CoderChatApp(ExtensionApp):
             await self._sync_model_configs(conn)
         self._export_discovery(serverapp)
         await self.daemon.start()
+        self.started = True
         self.log.info("coderchat_ext %s: database %s", __version__, self.db.path)
 
     async def stop_extension(self) -> None:
+        self.started = False
         self.hub.close_all()
         if self.db._raw is not None:
             await self.daemon.stop()

@@ -348,6 +348,7 @@ class ChatDaemon:
                 log.exception("chat %s: turn failed", chat.id)
                 provider = run.env.provider_name if run.env else None
                 error = classify_failure(exc, provider or "")
+            log.debug("chat %s: outcome %s error %s", chat.id, outcome, error)
             await asyncio.shield(self._finish(chat, outcome, error))
         finally:
             if self._runs.get(chat.id) is run:

@@ -661,7 +661,8 @@ class ChatService:
     async def interrupt(self, actor: Actor, chat_id: str) -> Chat:
         """``POST chats/{id}/interrupt``: stop the turn; the partial step is kept (reference
         §5.5). Answers once the interrupted step is persisted (at most
-        ``INTERRUPT_SETTLE_TIMEOUT``)."""
+        ``INTERRUPT_SETTLE_TIMEOUT``). A ``pending`` chat stays pending: a message sent just
+        before the interrupt still gets its answer (reference §2.2, "pending wins")."""
         inserted: list[ChatMessage] = []
         async with self.db.tx() as conn:
             chat = await self._owned(conn, actor, chat_id)
@@ -669,10 +670,10 @@ class ChatService:
                 inserted = await self.daemon._answer_dynamic_calls(
                     conn, chat.id, INTERRUPTED_BY_USER, actor.username
                 )
-            if chat.status in ("running", "pending", "requires_action"):
+            if chat.status in ("running", "requires_action"):
                 await store_chats.set_status(conn, chat.id, "waiting")
         self.daemon.publish_messages(chat.id, inserted)
-        if chat.status in ("running", "pending", "requires_action"):
+        if chat.status in ("running", "requires_action"):
             self.daemon.cancel_run(chat.id, "interrupt")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.daemon.wait_idle(chat.id), INTERRUPT_SETTLE_TIMEOUT)

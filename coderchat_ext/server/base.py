@@ -4,6 +4,7 @@ becomes an HTTP response (DESIGN §5)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,14 @@ class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
     """What REST and WebSocket handlers share: the extension app and the caller."""
 
     auth_resource = AUTH_RESOURCE
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        """Answer 503 until the extension's async start hook has opened the database."""
+        result = super().prepare(*args, **kwargs)
+        if inspect.isawaitable(result):
+            await result
+        if not self.app.started:
+            raise E.Unavailable("coderchat_ext is starting; try again in a moment.")
 
     @property
     def app(self) -> CoderChatApp:
@@ -64,6 +73,15 @@ class CoderChatHandler(CoderChatMixin, APIHandler):
         if not isinstance(value, dict):
             raise E.BadRequest("Invalid JSON body.", "The body must be a JSON object.")
         return value
+
+    def limit_arg(self, default: int = 50) -> int:
+        """The ``limit`` query parameter: 1..200 (reference §3.2)."""
+        raw = self.get_argument("limit", None)
+        if raw is None or raw == "":
+            return default
+        if not raw.isdigit() or not 1 <= int(raw) <= 200:
+            raise E.BadRequest("Invalid limit parameter (1-200).")
+        return int(raw)
 
     def int_arg(self, name: str, *, default: int | None = None, minimum: int = 0) -> int | None:
         raw = self.get_argument(name, None)

@@ -31,10 +31,7 @@ class ChatsHandler(CoderChatHandler):
         """List root chats: ``q``, repeated ``label=key:value``, ``archived``, ``limit``
         (1..200, default 50), ``offset``."""
         actor = await self.actor()
-        limit = self.int_arg("limit", default=50, minimum=1)
-        assert limit is not None
-        if limit > 200:
-            raise E.BadRequest("Invalid limit parameter (1-200).")
+        limit = self.limit_arg()
         chats = await self.app.chats.list_chats(
             actor,
             query=self.get_argument("q", None),
@@ -71,10 +68,7 @@ class MessagesHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self, chat_id: str) -> None:
-        limit = self.int_arg("limit", default=50)
-        assert limit is not None
-        if not 1 <= limit <= 200:
-            raise E.BadRequest("Invalid limit parameter (1-200).")
+        limit = self.limit_arg()
         page = await self.app.chats.list_messages(
             await self.actor(),
             chat_id,

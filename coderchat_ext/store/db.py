@@ -9,8 +9,10 @@ sequences (DESIGN §4: two daemons never run the same chat).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.resources
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -179,16 +181,24 @@ class Database:
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Conn]:
-        """A ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any exception."""
+        """A ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any exception.
+
+        Cancellation-safe: aiosqlite runs statements in order on its thread, so a cancelled
+        ``BEGIN`` or body is followed by a queued ``ROLLBACK``; a started ``COMMIT`` finishes.
+        """
         async with self._lock:
             raw = self.raw
-            await raw.execute("BEGIN IMMEDIATE")
-            self.statements += 1
             try:
+                await raw.execute("BEGIN IMMEDIATE")
+                self.statements += 1
                 yield Conn(self)
             except BaseException:
-                await asyncio.shield(raw.execute("ROLLBACK"))
+                await asyncio.shield(self._rollback())
                 raise
-            else:
-                await raw.execute("COMMIT")
-                self.statements += 1
+            await asyncio.shield(raw.execute("COMMIT"))
+            self.statements += 1
+
+    async def _rollback(self) -> None:
+        # When BEGIN itself failed there is no transaction to roll back.
+        with contextlib.suppress(sqlite3.OperationalError):
+            await self.raw.execute("ROLLBACK")

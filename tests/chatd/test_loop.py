@@ -92,8 +92,9 @@ async def test_tool_failures_become_error_results_and_the_turn_goes_on(
     )
     chat, messages = await run_chat(api)
     assert chat["status"] == "waiting"
-    results = {m["content"][0]["tool_call_id"]: m["content"][0] for m in messages
-               if m["role"] == "tool"}
+    results = {
+        m["content"][0]["tool_call_id"]: m["content"][0] for m in messages if m["role"] == "tool"
+    }
     assert results["a"]["result"] == "Tool not found: nope"
     assert results["b"]["result"] == "Tool not active in this turn: hidden"
     assert results["c"]["result"] == "tool failed: kaboom"
@@ -118,7 +119,8 @@ async def test_exclusive_tool_in_a_batch_blocks_every_call(api: Any, scripted: A
         "this tool was skipped because solo must run alone in its batch. Retry your tool "
         "calls without solo, or call solo separately first."
     )
-    assert results[0]["is_error"] and results[1]["is_error"]
+    assert results[0]["is_error"]
+    assert results[1]["is_error"]
     assert results[2]["result"] == {"answer": "solo: alone"}
 
 
@@ -135,12 +137,19 @@ async def test_reaching_max_steps_ends_the_turn_silently(api: Any, app: Any, scr
 async def test_provider_executed_results_stay_in_the_assistant_message(
     api: Any, scripted: Any
 ) -> None:
-    scripted.push({
-        "provider_tools": [{"name": "web_search", "args": {"query": "jupyter"},
-                            "result": [{"url": "https://jupyter.org", "title": "Jupyter"}]}],
-        "text": "Found it.",
-    })
-    chat, messages = await run_chat(api)
+    scripted.push(
+        {
+            "provider_tools": [
+                {
+                    "name": "web_search",
+                    "args": {"query": "jupyter"},
+                    "result": [{"url": "https://jupyter.org", "title": "Jupyter"}],
+                }
+            ],
+            "text": "Found it.",
+        }
+    )
+    _chat, messages = await run_chat(api)
     assert [m["role"] for m in messages] == ["user", "assistant"]
     kinds = [(p["type"], p.get("provider_executed")) for p in messages[1]["content"]]
     assert kinds == [("tool-call", True), ("tool-result", True), ("text", None)]
@@ -148,8 +157,11 @@ async def test_provider_executed_results_stay_in_the_assistant_message(
 
 
 async def test_prompt_is_assembled_in_the_reference_order(api: Any, scripted: Any) -> None:
-    await api.ok("PUT", "config/system-prompt", {"system_prompt": "Deployment rules.",
-                                                  "include_default_system_prompt": True})
+    await api.ok(
+        "PUT",
+        "config/system-prompt",
+        {"system_prompt": "Deployment rules.", "include_default_system_prompt": True},
+    )
     await api.ok("PUT", "config/user-prompt", {"custom_prompt": "Call me Ada."})
     await run_chat(api, "Hello", system_prompt="Chat rules.")
     texts = [(m.role, m.content[0].text) for m in scripted.requests[0].messages]
@@ -197,8 +209,11 @@ async def test_startup_timeout_is_a_retryable_error(api: Any, app: Any, scripted
 @pytest.mark.parametrize(
     ("status", "kind", "message"),
     [
-        (401, "auth", "Authentication with Scripted model failed. Check the API key and "
-         "permissions."),
+        (
+            401,
+            "auth",
+            "Authentication with Scripted model failed. Check the API key and permissions.",
+        ),
         (400, "generic", "Scripted model returned an unexpected error."),
     ],
 )
@@ -222,11 +237,14 @@ async def test_non_retryable_error_ends_in_error_and_keeps_history(
     assert recovered.get("last_error") is None
 
 
-async def test_error_mid_stream_persists_nothing_half_done(
-    api: Any, scripted: Any
-) -> None:
-    scripted.push({"text": "partial words", "error_after_text": True,
-                   "error": {"status": 401, "message": "revoked"}})
+async def test_error_mid_stream_persists_nothing_half_done(api: Any, scripted: Any) -> None:
+    scripted.push(
+        {
+            "text": "partial words",
+            "error_after_text": True,
+            "error": {"status": 401, "message": "revoked"},
+        }
+    )
     chat, messages = await run_chat(api)
     assert chat["status"] == "error"
     assert [m["role"] for m in messages] == ["user"]

@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from coderchat_ext.chatd.pubsub import MemoryPubSub
 from coderchat_ext.chatd.stream import (
     CLOSE_HISTORY_CHANGED,
@@ -21,8 +23,11 @@ from coderchat_ext.chatd.stream import (
 
 
 def part(text: str) -> dict[str, Any]:
-    return {"type": "message_part", "chat_id": "c",
-            "message_part": {"role": "assistant", "part": {"type": "text", "text": text}}}
+    return {
+        "type": "message_part",
+        "chat_id": "c",
+        "message_part": {"role": "assistant", "part": {"type": "text", "text": text}},
+    }
 
 
 def message(message_id: int) -> dict[str, Any]:
@@ -68,13 +73,16 @@ async def test_a_subscriber_that_falls_behind_is_closed_not_silently_skipped() -
     for i in range(SUBSCRIBER_QUEUE_CAP + 1):
         hub.publish("c", part(str(i)))
     assert sub.closed
-    drained = 0
-    try:
+    drained: list[dict[str, Any]] = []
+
+    async def drain() -> None:
         while True:
-            drained += len(await sub.next_batch())
-    except StreamClosed as closed:
-        assert closed.code == CLOSE_TOO_SLOW
-    assert drained == SUBSCRIBER_QUEUE_CAP
+            drained.extend(await sub.next_batch())
+
+    with pytest.raises(StreamClosed) as closed:
+        await drain()
+    assert closed.value.code == CLOSE_TOO_SLOW
+    assert len(drained) == SUBSCRIBER_QUEUE_CAP
 
 
 async def read_until(ws: Any, predicate: Any, timeout: float = 10) -> list[dict[str, Any]]:
@@ -85,7 +93,8 @@ async def read_until(ws: Any, predicate: Any, timeout: float = 10) -> list[dict[
         frame = await asyncio.wait_for(ws.read_message(), max(0.01, deadline - time.monotonic()))
         assert frame is not None, "socket closed"
         batch = json.loads(frame)
-        assert isinstance(batch, list) and 0 < len(batch) <= MAX_BATCH
+        assert isinstance(batch, list)
+        assert 0 < len(batch) <= MAX_BATCH
         events.extend(batch)
     return events
 
@@ -96,15 +105,17 @@ def final_status(events: list[dict[str, Any]], status: str = "waiting") -> bool:
 
 
 async def stream(jp_ws_fetch: Any, chat_id: str, after_id: int = 0) -> Any:
-    return await jp_ws_fetch("api", "coderchat", "chats", chat_id, "stream",
-                             params={"after_id": str(after_id)})
+    return await jp_ws_fetch(
+        "api", "coderchat", "chats", chat_id, "stream", params={"after_id": str(after_id)}
+    )
 
 
 async def test_stream_shows_a_turn_live_then_persisted(
     api: Any, scripted: Any, jp_ws_fetch: Any
 ) -> None:
-    scripted.push({"text": "streamed reply", "chunk_size": 3, "delay_first": 0.3},
-                  {"text": "second turn"})
+    scripted.push(
+        {"text": "streamed reply", "chunk_size": 3, "delay_first": 0.3}, {"text": "second turn"}
+    )
     chat = await api.ok("POST", "chats", {"content": "hi"})
     ws = await stream(jp_ws_fetch, chat["id"])
     events = await read_until(ws, final_status)
@@ -113,8 +124,11 @@ async def test_stream_shows_a_turn_live_then_persisted(
     assert "".join(texts) == "streamed reply"
     messages = [e["message"] for e in events if e["type"] == "message"]
     assert [m["role"] for m in messages] == ["user", "assistant"]
-    first_assistant = next(i for i, e in enumerate(events) if e["type"] == "message"
-                           and e["message"]["role"] == "assistant")
+    first_assistant = next(
+        i
+        for i, e in enumerate(events)
+        if e["type"] == "message" and e["message"]["role"] == "assistant"
+    )
     first_part = next(i for i, e in enumerate(events) if e["type"] == "message_part")
     assert first_part < first_assistant
     ws.close()
@@ -123,13 +137,17 @@ async def test_stream_shows_a_turn_live_then_persisted(
 async def test_reconnect_with_after_id_has_no_gaps_and_no_duplicates(
     api: Any, scripted: Any, jp_ws_fetch: Any
 ) -> None:
-    scripted.push({"tool_calls": [{"id": "s1", "name": "sleep", "args": {"seconds": 0.5}}]},
-                  {"tool_calls": [{"id": "s2", "name": "echo", "args": {"text": "x"}}]},
-                  {"text": "done", "chunk_size": 1, "chunk_delay": 0.01})
+    scripted.push(
+        {"tool_calls": [{"id": "s1", "name": "sleep", "args": {"seconds": 0.5}}]},
+        {"tool_calls": [{"id": "s2", "name": "echo", "args": {"text": "x"}}]},
+        {"text": "done", "chunk_size": 1, "chunk_delay": 0.01},
+    )
     chat = await api.ok("POST", "chats", {"content": "work"})
     ws = await stream(jp_ws_fetch, chat["id"])
-    first = await read_until(ws, lambda ev: any(e["type"] == "message" and
-                                                e["message"]["role"] == "assistant" for e in ev))
+    first = await read_until(
+        ws,
+        lambda ev: any(e["type"] == "message" and e["message"]["role"] == "assistant" for e in ev),
+    )
     ws.close()
     seen = [e["message"]["id"] for e in first if e["type"] == "message"]
     ws = await stream(jp_ws_fetch, chat["id"], after_id=max(seen))
@@ -152,7 +170,8 @@ async def test_connect_snapshot_replays_history_and_queue(
     snapshot = await read_until(ws, lambda ev: any(e["type"] == "queue_update" for e in ev))
     ws.close()
     assert snapshot[0] == {"type": "status", "chat_id": chat["id"], "status": "running"}
-    assert snapshot[1]["type"] == "message" and snapshot[1]["message"]["role"] == "user"
+    assert snapshot[1]["type"] == "message"
+    assert snapshot[1]["message"]["role"] == "user"
     assert snapshot[-1]["queued_messages"][0]["content"][0]["text"] == "later"
     await api.ok("POST", f"chats/{chat['id']}/interrupt")
 
