@@ -329,9 +329,7 @@ async def test_message_id_of_another_chat_is_not_found(api: Any, app: Any) -> No
 CURSOR_REFUSALS = [
     pytest.param({"limit": 0}, "Invalid limit parameter (1-200).", id="limit-0"),
     pytest.param({"limit": 201}, "Invalid limit parameter (1-200).", id="limit-201"),
-    pytest.param(
-        {"limit": "abc"}, "Invalid limit parameter (1-200).", id="limit-not-an-integer"
-    ),
+    pytest.param({"limit": "abc"}, "Invalid limit parameter (1-200).", id="limit-not-an-integer"),
     pytest.param({"limit": -1}, "Invalid limit parameter (1-200).", id="limit-negative"),
     pytest.param({"before_id": "abc"}, "Invalid before_id parameter.", id="before-id-not-int"),
     pytest.param({"before_id": 0}, "Invalid before_id parameter.", id="before-id-0"),
