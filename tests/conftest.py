@@ -43,7 +43,8 @@ def coderchat_config(tmp_path: Any) -> dict[str, Any]:
 def jp_server_config(coderchat_config: dict[str, Any]) -> dict[str, Any]:
     return {
         "ServerApp": {
-            "jpserver_extensions": {"coderchat_ext": True},
+            # Terminals are not needed, and their TermSocket trips JupyterServerAuthWarning.
+            "jpserver_extensions": {"coderchat_ext": True, "jupyter_server_terminals": False},
             "allow_unauthenticated_access": False,
         },
         "CoderChatApp": coderchat_config,

@@ -388,8 +388,9 @@ class Operation:
     ``path`` is relative to the server URL with ``{name}`` parameters (see
     :data:`PATH_PARAMS`); ``status`` is the success status and ``response`` its body schema
     (``None`` for no body); ``request`` names the JSON body schema; ``errors`` maps each error
-    status the service returns for it to a description (403 for refused credentials is added
-    to every operation, 413 to every operation with a body); ``frame`` is the schema of a
+    status the service returns for it to a description (403 for refused credentials and 503
+    while the extension starts are added to every operation, 413 to every operation with a
+    body); ``frame`` is the schema of a
     WebSocket frame and makes the operation a WebSocket upgrade.
     """
 
@@ -838,6 +839,7 @@ _STATUS_TEXT = {
     413: f"Request body too large (over {MAX_BODY_BYTES // 1024} KiB).",
     429: "Too many requests.",
     500: "Internal error.",
+    503: "coderchat_ext is starting; try again in a moment.",
 }
 _REFUSED = (
     "Missing or invalid credentials, a failed XSRF check (cookie auth without the "
@@ -887,7 +889,7 @@ def _responses(op: Operation) -> dict[str, Schema]:
     ok: Schema = {"description": _STATUS_TEXT[op.status]}
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": op.response}}
-    errors: dict[int, str] = {403: ""}
+    errors: dict[int, str] = {403: "", 503: ""}
     if op.request is not None:
         errors[413] = ""
     errors.update(op.errors)
