@@ -139,6 +139,10 @@ class CoderChatApp(ExtensionApp):
         self.catalog = ProviderCatalog(
             self.db, self.secrets, configured=configured, extra_providers=extra
         )
+        self.pubsub.subscribe(
+            "config",
+            lambda event: self.catalog.invalidate() if event.get("kind") == "providers" else None,
+        )
         self.tools = ToolRegistry()
         if self.scripted_model is not None:
             from .providers.scripted import ScriptedModel

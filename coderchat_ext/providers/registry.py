@@ -11,6 +11,7 @@ never receives the default key; simonw/llm does the same).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,9 @@ DISPLAY_NAMES = {
 
 KEYLESS_PROVIDERS = {"openai-compat", "demo", "scripted"}
 """Providers that work without an API key (local endpoints such as Ollama need none)."""
+
+PROVIDER_CACHE_TTL = 10.0
+"""Seconds enabled providers are cached (reference §12)."""
 
 MAX_API_KEY_BYTES = 10_240
 """Reference §3.6 ("API key too large.")."""
@@ -108,6 +112,14 @@ class ProviderCatalog:
         self.environ = dict(os.environ if environ is None else environ)
         self.extra_providers = extra_providers
         self.factories: dict[str, ModelFactory] = {}
+        self._cache: list[ResolvedProvider] | None = None
+        self._cached_at = 0.0
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        """Forget the cached providers (a provider was written; reference §12)."""
+        self._cache = None
+        self._generation += 1
 
     @property
     def known(self) -> tuple[str, ...]:
@@ -149,7 +161,21 @@ class ProviderCatalog:
         )
 
     async def resolve_all(self) -> list[ResolvedProvider]:
-        """Every known provider with its effective settings, stored rows first."""
+        """Every known provider with its effective settings, stored rows first.
+
+        Cached for ``PROVIDER_CACHE_TTL`` seconds; :meth:`invalidate` drops the cache, and a
+        fill that started before an invalidation is not kept (reference §12 generations).
+        """
+        now = time.monotonic()
+        if self._cache is not None and now - self._cached_at < PROVIDER_CACHE_TTL:
+            return self._cache
+        generation = self._generation
+        resolved = await self._load()
+        if generation == self._generation:
+            self._cache, self._cached_at = resolved, now
+        return resolved
+
+    async def _load(self) -> list[ResolvedProvider]:
         async with self.db.read() as conn:
             rows = {r.provider: r for r in await store_models.list_providers(conn)}
         out = []

@@ -390,8 +390,8 @@ class Operation:
     (``None`` for no body); ``request`` names the JSON body schema; ``errors`` maps each error
     status the service returns for it to a description (403 for refused credentials and 503
     while the extension starts are added to every operation, 413 to every operation with a
-    body); ``frame`` is the schema of a
-    WebSocket frame and makes the operation a WebSocket upgrade.
+    body); ``frame`` is the schema of a WebSocket frame and makes the operation a WebSocket
+    upgrade.
     """
 
     method: str

@@ -47,11 +47,16 @@ def start_server(tmp: Path, script: dict[str, Any]) -> tuple[subprocess.Popen[by
     config_dir = tmp / f"config-{port}"
     config_dir.mkdir()
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir),
-           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_DATA_DIR": str(tmp / "data")}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "JUPYTER_DATA_DIR": str(tmp / "data"),
+    }
     log = open(tmp / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter_server"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}/api/coderchat/"
     deadline = time.monotonic() + 30
     while True:
@@ -92,18 +97,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def test_a_chat_running_when_the_server_stops_resumes_on_the_next_start(
     tmp_path: Path,
 ) -> None:
-    first, url = start_server(tmp_path, {
-        "turns": [{"tool_calls": [{"id": "a", "name": "echo", "args": {"text": "1"}}]},
-                  {"tool_calls": [{"id": "b", "name": "sleep", "args": {"seconds": 60}}]}],
-    })
+    first, url = start_server(
+        tmp_path,
+        {
+            "turns": [
+                {"tool_calls": [{"id": "a", "name": "echo", "args": {"text": "1"}}]},
+                {"tool_calls": [{"id": "b", "name": "sleep", "args": {"seconds": 60}}]},
+            ],
+        },
+    )
     try:
-        chat = httpx.post(url + "chats", headers=headers(),
-                          json={"content": "work, then wait"}).json()
+        chat = httpx.post(
+            url + "chats", headers=headers(), json={"content": "work, then wait"}
+        ).json()
 
         def on_second_step(c: dict[str, Any]) -> bool:
             page = httpx.get(f"{url}chats/{c['id']}/messages", headers=headers()).json()
-            return c["status"] == "running" and any(
-                m["role"] == "tool" for m in page["messages"])
+            return c["status"] == "running" and any(m["role"] == "tool" for m in page["messages"])
 
         wait_chat(url, chat["id"], on_second_step)
     finally:
@@ -113,8 +123,9 @@ def test_a_chat_running_when_the_server_stops_resumes_on_the_next_start(
     try:
         done = wait_chat(url, chat["id"], lambda c: c["status"] == "waiting")
         assert done.get("last_error") is None
-        page = httpx.get(f"{url}chats/{chat['id']}/messages", headers=headers(),
-                         params={"after_id": 0}).json()
+        page = httpx.get(
+            f"{url}chats/{chat['id']}/messages", headers=headers(), params={"after_id": 0}
+        ).json()
         roles = [m["role"] for m in page["messages"]]
         assert roles == ["user", "assistant", "tool", "assistant"]
         assert page["messages"][-1]["content"][0]["text"] == "resumed after restart"

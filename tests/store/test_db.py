@@ -25,10 +25,12 @@ async def test_a_database_written_by_an_older_migration_set_opens_and_upgrades(
     assert await old.schema_version() == 1
     async with old.tx() as conn:
         await conn.execute(
-            "INSERT INTO organizations (id, name, created_at) VALUES ('o', 'default', 'now')")
+            "INSERT INTO organizations (id, name, created_at) VALUES ('o', 'default', 'now')"
+        )
         await conn.execute(
             "INSERT INTO chats (id, organization_id, owner, title, status, created_at,"
-            " updated_at) VALUES ('c', 'o', 'u', 'kept', 'waiting', 'now', 'now')")
+            " updated_at) VALUES ('c', 'o', 'u', 'kept', 'waiting', 'now', 'now')"
+        )
     await old.close()
 
     monkeypatch.setattr(store_db, "migration_files", lambda: every)
@@ -38,8 +40,9 @@ async def test_a_database_written_by_an_older_migration_set_opens_and_upgrades(
     async with new.read() as conn:
         assert await conn.fetchval("SELECT title FROM chats WHERE id = 'c'") == "kept"
         names = [r[0] for r in await conn.fetchall("SELECT name FROM schema_migrations")]
-        indexes = [r[0] for r in await conn.fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'index'")]
+        indexes = [
+            r[0] for r in await conn.fetchall("SELECT name FROM sqlite_master WHERE type = 'index'")
+        ]
     assert names == [name for _, name, _ in every]
     assert "chat_messages_cost" in indexes
     await new.close()
@@ -51,8 +54,7 @@ async def test_a_database_from_a_newer_version_is_refused(
     db = Database(tmp_path / "chat.db")
     await db.open()
     async with db.tx() as conn:
-        await conn.execute(
-            "INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 'now')")
+        await conn.execute("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 'now')")
     await db.close()
     with pytest.raises(StoreError, match="newer than this"):
         await Database(tmp_path / "chat.db").open()
@@ -66,8 +68,9 @@ async def test_wal_and_foreign_keys_are_on(tmp_path: Path) -> None:
         assert await conn.fetchval("PRAGMA foreign_keys") == 1
     with pytest.raises(Exception, match="FOREIGN KEY"):
         async with db.tx() as conn:
-            await store_messages.insert_messages(conn, "no-such-chat", [
-                store_messages.NewMessage(role="user", content=[])])
+            await store_messages.insert_messages(
+                conn, "no-such-chat", [store_messages.NewMessage(role="user", content=[])]
+            )
     await db.close()
 
 
@@ -78,7 +81,8 @@ async def test_a_failed_or_cancelled_transaction_leaves_nothing_behind(tmp_path:
     async def write_then(error: BaseException) -> None:
         async with db.tx() as conn:
             await conn.execute(
-                "INSERT INTO site_configs (key, value) VALUES (?, 'x')", (repr(error),))
+                "INSERT INTO site_configs (key, value) VALUES (?, 'x')", (repr(error),)
+            )
             raise error
 
     with pytest.raises(ValueError):
