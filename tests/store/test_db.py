@@ -85,7 +85,7 @@ async def test_a_failed_or_cancelled_transaction_leaves_nothing_behind(tmp_path:
             )
             raise error
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="boom"):
         await write_then(ValueError("boom"))
     blocked = asyncio.Event()
 
