@@ -249,7 +249,7 @@ class ChatDaemon:
                 await store_chats.set_status(conn, chat_id, "pending")
                 changed.append(chat_id)
             for chat_id in await store_chats.stale_requires_action(conn, before):
-                inserted = await self._answer_dynamic_calls(conn, chat_id, DYNAMIC_TIMEOUT_RESULT)
+                inserted = await self.answer_dynamic_calls(conn, chat_id, DYNAMIC_TIMEOUT_RESULT)
                 error = ChatError(message=DYNAMIC_TIMEOUT_RESULT, kind="generic")
                 await store_chats.set_status(conn, chat_id, "error", last_error=error)
                 self.hub.publish(chat_id, _event(chat_id, "error", error=error.dump()))
@@ -261,7 +261,7 @@ class ChatDaemon:
         if changed:
             self.wake()
 
-    async def _answer_dynamic_calls(
+    async def answer_dynamic_calls(
         self, conn: Conn, chat_id: str, text: str, created_by: str | None = None
     ) -> list[ChatMessage]:
         """Insert an error result for every unanswered dynamic call of the last assistant

@@ -95,8 +95,6 @@ def initial_title(content: list[ChatMessagePart]) -> str:
     if not words:
         return "New Chat"
     title = " ".join(words[:6])
-    truncated = len(words) > 6
-    if len(title) > 80:
-        title = title[:79].rstrip()
-        truncated = True
-    return title + "…" if truncated else title
+    if len(words) > 6 or len(title) > 80:
+        return title[:79].rstrip() + "…"
+    return title

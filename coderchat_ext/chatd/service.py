@@ -35,6 +35,7 @@ from ..store.messages import MAX_QUEUE_SIZE, NewMessage
 from . import prompt
 from .daemon import ChatDaemon, pending_dynamic_calls, promote_next
 from .stream import CLOSE_HISTORY_CHANGED, Event, Subscription
+from .title import TITLE_TIMEOUT, generate_title
 
 MAX_DYNAMIC_TOOLS = 250
 MAX_TITLE_CHARS = 200
@@ -541,7 +542,7 @@ class ChatService:
                     await store_chats.set_status(conn, chat.id, "waiting")
                     interrupt_run = True
                 elif busy == "interrupt" and chat.status == "requires_action":
-                    inserted += await self.daemon._answer_dynamic_calls(
+                    inserted += await self.daemon.answer_dynamic_calls(
                         conn, chat.id, INTERRUPTED_BY_USER, actor.username
                     )
                     inserted += await promote_next(conn, chat)
@@ -642,7 +643,7 @@ class ChatService:
                 raise E.BadRequest("Invalid queued message ID.")
             inserted = []
             if chat.status == "requires_action":
-                inserted += await self.daemon._answer_dynamic_calls(
+                inserted += await self.daemon.answer_dynamic_calls(
                     conn, chat.id, INTERRUPTED_BY_USER, actor.username
                 )
             promoted = await promote_next(conn, chat, qid)
@@ -667,7 +668,7 @@ class ChatService:
         async with self.db.tx() as conn:
             chat = await self._owned(conn, actor, chat_id)
             if chat.status == "requires_action":
-                inserted = await self.daemon._answer_dynamic_calls(
+                inserted = await self.daemon.answer_dynamic_calls(
                     conn, chat.id, INTERRUPTED_BY_USER, actor.username
                 )
             if chat.status in ("running", "requires_action"):
@@ -768,8 +769,6 @@ class ChatService:
             raise E.BadRequest("Chat has no user message to title.")
         self._title_locks.add(chat.id)
         try:
-            from .title import TITLE_TIMEOUT, generate_title
-
             model, _ = await self.daemon.catalog.model_for(config, purpose="title")
             title = await asyncio.wait_for(generate_title(model, text), TITLE_TIMEOUT)
         except Exception as exc:

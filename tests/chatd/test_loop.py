@@ -258,3 +258,19 @@ async def test_cost_and_usage_are_recorded_per_assistant_message(api: Any, scrip
     assert assistant["usage"]["context_limit"] == 100_000
     # 1000 * $3/M + 100 * $15/M = $0.0045 = 4500 micro-dollars
     assert assistant["total_cost_micros"] == 4500
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("Fix the bug", "Fix the bug"),
+        ("one two three four five six seven", "one two three four five six…"),
+        ("x" * 100, "x" * 79 + "…"),
+        ("   ", "New Chat"),
+    ],
+)
+def test_initial_title_is_the_first_six_words_within_80_characters(text: str, title: str) -> None:
+    from coderchat_ext.chatd.prompt import initial_title
+    from coderchat_ext.models import ChatMessagePart
+
+    assert initial_title([ChatMessagePart(type="text", text=text)]) == title
