@@ -591,7 +591,8 @@ class AsyncChatClient:
 
         Yields one ``list[ChatStreamEvent]`` per WebSocket frame (DESIGN §6): first the connect
         snapshot (``status``, the visible messages with ``id > after_id``, the parts of the step
-        in flight, ``queue_update``), then live events. A message id is never yielded twice:
+        in flight, ``queue_update``), then live events. A message id is never yielded twice
+        (between resets):
         reconnects (automatic, after 0.25 s doubling to 5 s, reset after a connection that
         delivered a frame) resume after the highest message id seen. Between connections a
         :class:`StreamMarker` is yielded: ``reconnect`` (drop partial parts of the step in
@@ -641,9 +642,11 @@ class AsyncChatClient:
 
         The turn ends at the first terminal status (``waiting``, ``error``,
         ``requires_action``) after the turn's user message, or when a later user message
-        starts the next turn (then ``status`` is ``waiting``). The stream is subscribed before
-        the message is sent. ``on_event`` (sync or async) receives every
-        :class:`ChatStreamEvent` and :class:`StreamMarker` of the turn as it arrives.
+        starts the next turn or an edit deletes this one (then ``status`` is ``waiting`` and
+        ``superseded`` is true). A queued message's turn starts when the queue promotes it.
+        The stream is subscribed before the message is sent. ``on_event`` (sync or async)
+        receives every :class:`ChatStreamEvent` and :class:`StreamMarker` of the turn as it
+        arrives.
         ``create_options`` are extra keyword arguments of :meth:`create_chat`.
 
         Raises :class:`TurnTimeout` after ``timeout`` seconds (the turn keeps running on the

@@ -8,7 +8,7 @@ import asyncio
 import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ._async import AsyncChatClient
@@ -24,6 +24,7 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self._stopping = False
         self._thread = threading.Thread(target=self._main, name="coderchat-client", daemon=True)
         self._thread.start()
 
@@ -31,22 +32,38 @@ class _LoopThread:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    @property
+    def closed(self) -> bool:
+        return self._stopping or not self._thread.is_alive()
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and block until it is done; an exception in the caller
-        (``KeyboardInterrupt``) cancels it."""
-        if threading.current_thread() is self._thread:
+        (``KeyboardInterrupt``) cancels it. Raises ``RuntimeError`` when the client is closed
+        or when called from the loop's own thread."""
+        if threading.current_thread() is self._thread or self.closed:
             coro.close()
-            raise RuntimeError("ChatClient methods cannot be called from its own I/O thread")
+            raise RuntimeError(
+                "the ChatClient is closed"
+                if self.closed
+                else "ChatClient methods cannot be called from its own I/O thread"
+            )
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
+            # Wake up now and then so a loop thread that died cannot leave the caller waiting
+            # forever.
+            while not future.done():
+                wait([future], timeout=1.0)
+                if not future.done() and not self._thread.is_alive():
+                    raise RuntimeError("the ChatClient's I/O thread stopped")
             return future.result()
         except BaseException:
             future.cancel()
             raise
 
     def stop(self) -> None:
-        if self.loop.is_closed():
+        if self._stopping:
             return
+        self._stopping = True
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
@@ -65,6 +82,18 @@ def _blocking(
     return call
 
 
+async def _shutdown(aio: AsyncChatClient) -> None:
+    """Close the HTTP pool, then whatever still runs on the loop (open streams)."""
+    await aio.aclose()
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
 async def _anext(iterator: AsyncIterator[T]) -> T:
     return await iterator.__anext__()
 
@@ -74,8 +103,9 @@ class ChatClient:
     as :class:`AsyncChatClient` (see there), without ``await``.
 
     ``stream()`` and ``watch()`` return ordinary iterators; ``run_turn``'s ``on_event`` runs
-    on the client's I/O thread. ``aio`` is the underlying async client (usable only on that
-    thread's loop). Close with :meth:`close` or use as a context manager.
+    on the client's I/O thread, where calling this client raises ``RuntimeError`` (it would
+    wait on itself). ``aio`` is the underlying async client (usable only on that thread's
+    loop). Close with :meth:`close` or use as a context manager.
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
@@ -91,10 +121,12 @@ class ChatClient:
         return cls(info.url, info.token, timeout=timeout)
 
     def close(self) -> None:
-        """Close connections and stop the I/O thread."""
-        if not self._loop.loop.is_closed():
-            self._loop.run(self.aio.aclose())
-            self._loop.stop()
+        """Close connections and stop the I/O thread (idempotent)."""
+        if not self._loop.closed:
+            try:
+                self._loop.run(_shutdown(self.aio))
+            finally:
+                self._loop.stop()
 
     def __enter__(self) -> ChatClient:
         return self
@@ -115,7 +147,7 @@ class ChatClient:
                 yield item
         finally:
             aclose = getattr(iterator, "aclose", None)
-            if aclose is not None and not self._loop.loop.is_closed():
+            if aclose is not None and not self._loop.closed:
                 self._loop.run(aclose())
 
     def stream(

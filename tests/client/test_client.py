@@ -79,6 +79,7 @@ async def test_run_turn_creates_a_chat_and_returns_the_reply_with_usage(
     assert text_of(result.user_message) == "Say hello"
     assert (result.usage.input_tokens, result.usage.output_tokens) == (12, 5)
     assert result.usage.total_tokens == 17
+    assert result.total_cost_micros == 12 * 3 + 5 * 15  # prices per million, in micro-dollars
     assert result.error is None
     assert not result.superseded
     streamed = "".join(
@@ -426,26 +427,34 @@ async def test_settings_endpoints_round_trip(client: AsyncChatClient) -> None:
 
 
 async def test_blocking_client_works_from_a_thread_and_inside_a_running_loop(
-    base_url: str, token: str, scripted: Any
+    base_url: str, token: str, scripted: Any, app: Any
 ) -> None:
     scripted.push({"text": "answer from the server"})
 
-    def use_blocking_client() -> tuple[Any, Any, Any]:
+    def use_blocking_client() -> tuple[Any, Any, Any, Any]:
         with ChatClient(base_url, token) as chat_client:
             result = chat_client.run_turn(None, "hello from a thread", timeout=DEADLINE)
             listed = chat_client.list_chats()
-            snapshot = next(iter(chat_client.stream(result.chat_id)))
+            live = chat_client.stream(result.chat_id)
+            snapshot = next(live)
 
             async def like_a_kernel_cell() -> str:
                 # A kernel's thread runs an event loop; blocking calls must still work.
                 return chat_client.get_chat(result.chat_id).status
 
             status = asyncio.run(like_a_kernel_cell())
-        return result, listed, (snapshot, status)
+        # Closing the client closed the open stream too.
+        with pytest.raises(RuntimeError, match="closed"):
+            next(live)
+        return result, listed, snapshot, status
 
-    result, listed, (snapshot, status) = await asyncio.wait_for(
+    result, listed, snapshot, status = await asyncio.wait_for(
         asyncio.to_thread(use_blocking_client), DEADLINE
     )
+    deadline = time.monotonic() + DEADLINE
+    while app.hub._subscribers:
+        assert time.monotonic() < deadline, "the stream socket stayed open"
+        await asyncio.sleep(0.02)
     assert result.text == "answer from the server"
     assert result.chat_id in [c.id for c in listed]
     assert not isinstance(snapshot, StreamMarker)
