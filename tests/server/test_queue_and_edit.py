@@ -592,7 +592,10 @@ async def test_tool_results_resume_the_turn(api: Any, scripted: Any, open_stream
     await stream.until(lambda e: e["type"] == "status" and e["status"] == "waiting")
     statuses = stream.statuses()
     assert statuses[0] == "requires_action"
-    assert statuses[-3:] == ["pending", "running", "waiting"]
+    # "pending" may be skipped: the status event is read back after the daemon may have
+    # acquired the chat already.
+    assert statuses[-2:] == ["running", "waiting"]
+    assert set(statuses[1:-2]) <= {"pending"}
 
     messages = await wait_history(api, chat_id, ["user", "assistant", "tool", "tool", "assistant"])
     calls = [p["tool_call_id"] for p in messages[1]["content"] if p["type"] == "tool-call"]
