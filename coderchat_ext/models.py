@@ -149,6 +149,10 @@ class ChatMessageUsage(Wire):
     context_limit: int | None = None
 
 
+USAGE_TOKEN_FIELDS = tuple(f for f in ChatMessageUsage.model_fields if f != "context_limit")
+"""The token counts of :class:`ChatMessageUsage` (every field but ``context_limit``)."""
+
+
 class ChatMessage(Wire):
     """A persisted message: the ``message`` stream event and the messages endpoint item."""
 

@@ -794,20 +794,14 @@ class ChatService:
         arrived meanwhile, the parts of the step in flight, then ``queue_update`` if the queue
         is non-empty (DESIGN §6). Messages come before in-flight parts so a client can treat
         every assistant ``message`` as "the step in flight is done"."""
-        async with self.db.read() as conn:
-            await self._owned(conn, actor, chat_id)
         sub = self.hub.subscribe(chat_id)
         try:
             async with self.db.read() as conn:
                 chat = await self._owned(conn, actor, chat_id)
                 messages = await store_messages.list_visible(conn, chat.id, after_id=after_id)
                 queue = await store_messages.list_queue(conn, chat.id)
-                last_read = await store_messages.last_assistant(conn, chat.id)
-                if last_read is not None:
-                    await conn.execute(
-                        "UPDATE chats SET last_read_message_id = ? WHERE id = ?",
-                        (last_read.id, chat.id),
-                    )
+            async with self.db.tx() as conn:
+                await store_chats.mark_read(conn, chat.id)
         except BaseException:
             sub.close(1000, "closed")
             raise

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ..models import (
+    USAGE_TOKEN_FIELDS,
     ActionRequired,
     ChatError,
     ChatMessage,
@@ -41,15 +42,6 @@ CATCH_UP_PAGE = 200
 
 OnEvent: TypeAlias = Callable[[ChatStreamEvent | StreamMarker], Any]
 """``on_event(item)`` of ``run_turn``: a stream event or marker of the turn; may be async."""
-
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "reasoning_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-)
 
 
 @dataclass
@@ -190,7 +182,7 @@ class _Tracker:
         texts: list[str] = []
         calls: list[ChatMessagePart] = []
         results: list[ChatMessagePart] = []
-        totals = dict.fromkeys(_USAGE_FIELDS, 0)
+        totals = dict.fromkeys(USAGE_TOKEN_FIELDS, 0)
         context_limit: int | None = None
         cost = 0
         for message in messages:
@@ -199,7 +191,7 @@ class _Tracker:
                 if text:
                     texts.append(text)
                 if message.usage is not None:
-                    for name in _USAGE_FIELDS:
+                    for name in USAGE_TOKEN_FIELDS:
                         totals[name] += getattr(message.usage, name) or 0
                     context_limit = message.usage.context_limit or context_limit
                 cost += message.total_cost_micros or 0

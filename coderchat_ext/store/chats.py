@@ -269,6 +269,15 @@ async def family_ids(conn: Conn, root_id: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+async def mark_read(conn: Conn, chat_id: str) -> None:
+    """Record the newest assistant message as read (drives ``has_unread``)."""
+    await conn.execute(
+        "UPDATE chats SET last_read_message_id = (SELECT MAX(id) FROM chat_messages"
+        " WHERE chat_id = ? AND role = 'assistant' AND deleted = 0) WHERE id = ?",
+        (chat_id, chat_id),
+    )
+
+
 async def count_pinned(conn: Conn, owner: str) -> int:
     return int(
         await conn.fetchval(

@@ -23,15 +23,7 @@ from .db import Conn
 MAX_QUEUE_SIZE = 20
 """At most this many queued messages per chat (``MaxQueueSize``, reference §1.5)."""
 
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "reasoning_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "context_limit",
-)
+_USAGE_FIELDS = tuple(ChatMessageUsage.model_fields)
 
 
 @dataclass
