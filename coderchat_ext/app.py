@@ -110,6 +110,12 @@ class CoderChatApp(ExtensionApp):
         help="Enable the 'scripted' provider (tests, benchmarks) with this script "
         "(see coderchat_ext.providers.scripted).",
     )
+    seed_default_models = Bool(
+        True,
+        config=True,
+        help="Create the known model configs (context limits, prices) of each provider the "
+        "first time it becomes available; the offline demo model when no key is configured.",
+    )
     test_tools = Bool(
         False, config=True, help="Register the echo/sleep/fail/solo tools (tests, benchmarks)."
     )
@@ -187,6 +193,8 @@ class CoderChatApp(ExtensionApp):
         async with self.db.tx() as conn:
             await store_configs.sync_organizations(conn, dict(self.organizations))
             await self._sync_model_configs(conn)
+        if self.seed_default_models:
+            await self.settings_service.seed_model_configs()
         self._export_discovery(serverapp)
         await self.daemon.start()
         self.started = True

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from .. import errors as E
 from ..models import ChatModelCallConfig, utcnow
+from ..providers.known_models import known_models
 from ..providers.registry import MAX_API_KEY_BYTES, ProviderCatalog
 from ..store import Database
 from ..store import configs as store_configs
@@ -241,6 +242,7 @@ class SettingsService:
                 created_by=actor.username,
             )
         self._changed("providers", row.id)
+        await self.seed_model_configs()
         resolved = await self.catalog.resolve(str(provider))
         assert resolved is not None
         return resolved.public().dump()
@@ -257,6 +259,7 @@ class SettingsService:
             if fields:
                 await store_models.update_provider(conn, row.id, **fields)
         self._changed("providers", row.id)
+        await self.seed_model_configs()
         resolved = await self.catalog.resolve(row.provider)
         assert resolved is not None
         return resolved.public().dump()
@@ -269,6 +272,57 @@ class SettingsService:
                 raise E.NotFound("Chat provider not found.")
             await store_models.delete_provider(conn, row)
         self._changed("providers", provider_id)
+
+    async def seed_model_configs(self) -> list[str]:
+        """Create the known model configs (``providers.known_models``) of every available
+        provider that has an adapter and was never seeded; returns the seeded providers.
+
+        Each provider is seeded once, so configs an administrator deleted stay deleted. When the
+        default was the offline demo model (or there was none), the first model of a newly
+        seeded real provider becomes the default: adding a key switches new chats to it.
+        """
+        candidates = [
+            p
+            for p in await self.catalog.resolve_all()
+            if p.available and self.catalog.has_adapter(p.provider) and known_models(p.provider)
+        ]
+        if not candidates:
+            return []
+        seeded: list[str] = []
+        async with self.db.tx() as conn:
+            raw = await store_configs.get_site(conn, store_configs.SEEDED_MODEL_PROVIDERS)
+            done: list[str] = json.loads(raw) if raw else []
+            for resolved in candidates:
+                if resolved.provider in done:
+                    continue
+                default = await store_models.get_default_model_config(conn)
+                take_default = resolved.provider != "demo" and (
+                    default is None or default.provider == "demo"
+                )
+                for index, known in enumerate(known_models(resolved.provider)):
+                    if await store_models.find_model_config(conn, known.provider, known.model):
+                        continue
+                    await store_models.insert_model_config(
+                        conn,
+                        provider=known.provider,
+                        model=known.model,
+                        display_name=known.display_name,
+                        enabled=True,
+                        is_default=take_default and index == 0,
+                        context_limit=known.context_limit,
+                        compression_threshold=70,
+                        options=known.options(),
+                        created_by=None,
+                    )
+                done.append(resolved.provider)
+                seeded.append(resolved.provider)
+            if seeded:
+                await store_configs.set_site(
+                    conn, store_configs.SEEDED_MODEL_PROVIDERS, json.dumps(done)
+                )
+        if seeded:
+            self._changed("model_config")
+        return seeded
 
     # --- model configs --------------------------------------------------------------------
 

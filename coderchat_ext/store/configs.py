@@ -14,6 +14,8 @@ TEMPLATE_ALLOWLIST = "agents_template_allowlist"
 ADVISOR_CONFIG = "agents_advisor_config"
 # user_configs key of the user's custom prompt (the upstream key name was not seen).
 USER_PROMPT = "agents_chat_custom_prompt"
+# Providers whose known model configs were created once (JSON array; see providers.known_models).
+SEEDED_MODEL_PROVIDERS = "coderchat_seeded_model_providers"
 
 DEFAULT_ORGANIZATION = "default"
 
