@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -173,6 +174,12 @@ class Turn(_Strict):
     stall_headers: float = Field(default=0.0, ge=0)
     replay: ReplaySpec | None = None
 
+    @field_validator("error_midstream")
+    @classmethod
+    def _no_false(cls, value: bool | int | None) -> bool | int | None:
+        # `false` means no error; keep 0 ("before the first chunk") apart from it.
+        return None if value is False else value
+
     @model_validator(mode="after")
     def _check_combinations(self) -> Turn:
         if self.replay is not None:
@@ -181,12 +188,13 @@ class Turn(_Strict):
                 raise ValueError(f"replay excludes the other turn fields (got {', '.join(others)})")
         if self.echo and self.text is not None:
             raise ValueError("give either text or echo, not both")
-        if self.status is not None and (self.error_midstream or self.drop_after is not None):
+        streaming_faults = self.error_midstream is not None or self.drop_after is not None
+        if self.status is not None and streaming_faults:
             raise ValueError(
                 "status answers before the stream starts; it excludes "
                 "error_midstream and drop_after"
             )
-        if self.error_midstream not in (None, False) and self.drop_after is not None:
+        if self.error_midstream is not None and self.drop_after is not None:
             raise ValueError("give either error_midstream or drop_after, not both")
         if self.body is not None and self.status is None:
             raise ValueError("body is the error body of a status; set status too")

@@ -497,8 +497,8 @@ class _ProviderHandler(_BaseHandler):
         cut = len(rendered.frames)
         if turn.error_midstream is True:
             cut = rendered.text_end
-        elif turn.error_midstream not in (None, False):
-            cut = rendered.cut_after(int(turn.error_midstream))
+        elif turn.error_midstream is not None:
+            cut = rendered.cut_after(turn.error_midstream)
         elif turn.drop_after is not None:
             cut = rendered.cut_after(turn.drop_after)
         self.set_header("content-type", "text/event-stream; charset=utf-8")
@@ -515,7 +515,7 @@ class _ProviderHandler(_BaseHandler):
             if turn.drop_after is not None:
                 self.detach().close()
                 return
-            if turn.error_midstream not in (None, False):
+            if turn.error_midstream is not None:
                 for frame in rendered.error_frames(cut, turn.error):
                     self.write(frame.data)
             self.finish()
@@ -529,7 +529,7 @@ class _ProviderHandler(_BaseHandler):
         if turn.drop_after is not None:
             self.detach().close()
             return
-        if turn.error_midstream not in (None, False):
+        if turn.error_midstream is not None:
             error = _wire.midstream_http_error(self.wire, turn.error)
             self.send_wire_error(_wire.midstream_status(self.wire, turn.error), error)
             return
