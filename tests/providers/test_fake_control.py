@@ -108,10 +108,13 @@ def test_control_reset_clears_the_queue_and_the_requests(server: FakeProviderSer
 def test_unknown_routes_and_methods_get_json_errors(server: FakeProviderServer) -> None:
     missing = httpx.post(server.url + "/v1/completions", json=MESSAGES)
     wrong_method = httpx.get(server.url + "/_fake/push")
+    get_messages = httpx.get(server.url + "/v1/messages")
 
     assert missing.status_code == 404
     assert missing.json()["error"]["type"] == "not_found_error"
     assert wrong_method.status_code == 405
+    assert get_messages.status_code == 405
+    assert get_messages.json()["error"]["message"] == "Method Not Allowed"
     assert server.requests == []
 
 

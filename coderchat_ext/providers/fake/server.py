@@ -38,6 +38,7 @@ from tornado.web import Application, RequestHandler
 
 from . import wire as _wire
 from .script import (
+    ErrorSpec,
     ReplaySpec,
     Script,
     ScriptError,
@@ -123,7 +124,11 @@ class FakeProviderServer:
     """
 
     def __init__(
-        self, script: Mapping[str, Any] | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        script: Mapping[str, Any] | Script | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         parsed = parse_script(script)
         self._state = _State(script=parsed, queue=deque(parsed.turns))
@@ -222,7 +227,7 @@ class FakeProviderServer:
 
     # --- script ----------------------------------------------------------------------
 
-    def set_script(self, script: Mapping[str, Any]) -> None:
+    def set_script(self, script: Mapping[str, Any] | Script) -> None:
         """Replace the script; its ``turns`` replace the queue."""
         parsed = parse_script(script)
         with self._state.lock:
@@ -281,6 +286,7 @@ class FakeProviderServer:
         return Application(
             routes,
             default_handler_class=_NotFoundHandler,
+            default_handler_args=state,
             log_function=_log_request,
             compress_response=False,
         )
@@ -303,6 +309,12 @@ class _BaseHandler(RequestHandler):
     def check_xsrf_cookie(self) -> None:
         """No XSRF: SDK clients send no cookies."""
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado's own errors (405, 500) as JSON, like every other answer."""
+        self.set_header("content-type", "application/json")
+        error = {"type": "api_error", "message": self._reason}
+        self.finish(json.dumps({"error": error}))
+
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("content-type", "application/json")
@@ -318,9 +330,6 @@ class _BaseHandler(RequestHandler):
 
 
 class _NotFoundHandler(_BaseHandler):
-    def initialize(self) -> None:  # type: ignore[override]
-        self.closed = asyncio.Event()
-
     def prepare(self) -> None:
         self.write_json(
             {"error": {"type": "not_found_error", "message": f"no route {self.request.path}"}},
@@ -429,15 +438,8 @@ class _ProviderHandler(_BaseHandler):
             state.requests.append(record)
         self.common_headers()
         if not isinstance(body, dict):
-            self.send_wire_error(
-                400,
-                _wire.ErrorSpec(
-                    type="invalid_request_error",
-                    message="The request body is not valid JSON.",
-                    code=None,
-                    param=None,
-                ),
-            )
+            error = ErrorSpec(type="invalid_request_error", message="The body is not valid JSON.")
+            self.send_wire_error(400, error)
             return
         missing = [name for name in _REQUIRED_FIELDS[self.wire] if name not in body]
         if missing:
@@ -445,15 +447,15 @@ class _ProviderHandler(_BaseHandler):
             return
         turn = state.next_turn(self.wire, body)
         if turn.replay is not None:
-            await self.serve_replay(turn.replay)
+            self.serve_replay(turn.replay)
             return
         await self.serve_turn(turn, body)
 
     def send_missing_field(self, name: str) -> None:
         if self.wire == "anthropic":
-            error = _wire.ErrorSpec(type="invalid_request_error", message=f"{name}: Field required")
+            error = ErrorSpec(type="invalid_request_error", message=f"{name}: Field required")
         else:
-            error = _wire.ErrorSpec(
+            error = ErrorSpec(
                 type="invalid_request_error",
                 message=f"Missing required parameter: '{name}'.",
                 param=name,
@@ -461,14 +463,14 @@ class _ProviderHandler(_BaseHandler):
             )
         self.send_wire_error(400, error)
 
-    def send_wire_error(self, status: int, error: _wire.ErrorSpec | None, body: Any = None) -> None:
+    def send_wire_error(self, status: int, error: ErrorSpec | None, body: Any = None) -> None:
         self.set_status(status)
         self.set_header("content-type", "application/json")
         if self.wire == "anthropic" and (status in (408, 409, 429) or status >= 500):
             self.set_header("x-should-retry", "true")
         self.finish(_wire.error_body(self.wire, status, error, body))
 
-    async def serve_replay(self, replay: ReplaySpec) -> None:
+    def serve_replay(self, replay: ReplaySpec) -> None:
         self.set_status(replay.status)
         self.set_header("content-type", replay.media_type)
         for name, value in replay.headers.items():
