@@ -3,7 +3,8 @@
 ``coderchat serve`` starts a headless Jupyter server with only this extension;
 ``coderchat chat MESSAGE...`` runs one turn and streams it to the terminal;
 ``coderchat chats`` and ``coderchat models`` list. The client commands find the server with
-``--url``/``--token`` or :func:`~coderchat_ext.client.discover_server`.
+``--url``/``--token`` or :func:`~coderchat_ext.client.discover_server`. ``coderchat fake-llm``
+runs the fake provider server (:mod:`coderchat_ext.providers.fake`) until interrupted.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SCRIPTED_MODEL_CONFIG = {
 }
 """The model config ``serve --scripted-model`` creates so chats have a default model."""
 EXIT_OK, EXIT_ERROR, EXIT_ACTION = 0, 1, 2
+FAKE_LLM_PORT = 8765
+"""The default port of ``coderchat fake-llm``."""
 RESULT_PREVIEW_CHARS = 200
 
 
@@ -84,6 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
     chats.add_argument("--limit", type=int, default=50)
 
     commands.add_parser("models", parents=[client], help="list providers and model configs")
+
+    fake = commands.add_parser(
+        "fake-llm",
+        help="run the fake LLM provider server (Anthropic and OpenAI wire formats)",
+        description="Serve the Anthropic Messages, OpenAI Responses and Chat Completions APIs "
+        "from a script, on loopback, until Ctrl-C. Any API key is accepted. Drive it from "
+        "another process with its control API (POST /_fake/push, /_fake/script, "
+        "/_fake/replay, /_fake/reset; GET /_fake/requests).",
+    )
+    fake.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    fake.add_argument(
+        "--port", type=int, default=FAKE_LLM_PORT, help=f"port (default {FAKE_LLM_PORT}; 0: any)"
+    )
+    fake.add_argument("--script", metavar="FILE.json", help="the script (default: echo)")
+    fake.add_argument(
+        "--replay",
+        metavar="FILE[:STATUS]",
+        nargs="+",
+        default=[],
+        help="queue files to serve byte for byte, in order (status default 200)",
+    )
     return parser
 
 
@@ -95,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "serve":
         return serve(args, extra)
+    if args.command == "fake-llm":
+        return fake_llm(args)
     try:
         return asyncio.run(_run_client_command(args))
     except ChatClientError as exc:
@@ -145,6 +171,54 @@ def serve(args: argparse.Namespace, server_argv: list[str]) -> int:
     print(f"coderchat serving at {url}" + (f"?token={token}" if token else ""), flush=True)
     print(f"CODERCHAT_URL={url}" + (f" CODERCHAT_TOKEN={token}" if token else ""), flush=True)
     app.start_ioloop()
+    return EXIT_OK
+
+
+# --- fake-llm ----------------------------------------------------------------------------
+
+
+def _replay_argument(value: str) -> tuple[str, int]:
+    path, _, status = value.rpartition(":")
+    if path and status.isdigit():
+        return path, int(status)
+    return value, 200
+
+
+def fake_llm(args: argparse.Namespace) -> int:
+    """Run the fake provider server with ``--script`` and ``--replay`` files queued first;
+    prints the base URLs and the environment to point the SDKs at it, then serves until
+    SIGINT (Ctrl-C) or SIGTERM (POSIX only: it waits with ``signal.sigwait``)."""
+    import signal
+
+    from .providers.fake import FakeProviderServer, ScriptError, load_script
+
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    # Block the stop signals before the server thread starts (it inherits the mask), so they
+    # reach this thread, which waits for them synchronously.
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    try:
+        script = load_script(args.script) if args.script else None
+        server = FakeProviderServer(script, host=args.host, port=args.port)
+        for value in args.replay:
+            path, status = _replay_argument(value)
+            server.replay(path, status=status)
+        server.start()
+    except (ScriptError, OSError) as exc:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+        print(f"coderchat: fake-llm: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"coderchat fake-llm serving at {server.url}", flush=True)
+    print(f"  Anthropic SDK: base_url={server.url}", flush=True)
+    print(f"  OpenAI SDK (Responses, Chat Completions): base_url={server.openai_base_url}")
+    print(f"  export ANTHROPIC_BASE_URL={server.url} ANTHROPIC_API_KEY=fake")
+    print(f"  export OPENAI_BASE_URL={server.openai_base_url} OPENAI_API_KEY=fake")
+    print(f"  control: POST {server.url}/_fake/push, GET {server.url}/_fake/requests")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        signal.sigwait(stop_signals)
+    finally:
+        server.stop()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
     return EXIT_OK
 
 
