@@ -131,6 +131,11 @@ _CONFIG_PATTERNS = (
     "context length exceeded",
     "context_exceeded",
     "maximum context length",
+    # The providers' own wordings of the same (Responses: "exceeds the context window" with code
+    # context_length_exceeded; Anthropic: "prompt is too long: N tokens > M maximum").
+    "context_length_exceeded",
+    "exceeds the context window",
+    "prompt is too long",
     "malformed config",
     "malformed configuration",
 )

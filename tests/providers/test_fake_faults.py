@@ -103,7 +103,7 @@ async def chat_call(server: FakeProviderServer, **options: Any) -> str:
 @pytest.mark.parametrize(
     ("status", "exception", "error_type", "kind", "retryable"),
     [
-        (400, anthropic.BadRequestError, "invalid_request_error", "generic", False),
+        (400, anthropic.BadRequestError, "invalid_request_error", "config", False),
         (401, anthropic.AuthenticationError, "authentication_error", "auth", False),
         (429, anthropic.RateLimitError, "rate_limit_error", "rate_limit", True),
         (500, anthropic.InternalServerError, "api_error", "generic", True),
@@ -154,7 +154,7 @@ async def test_a_429_carries_retry_after_to_the_sdk_and_the_classifier(
 @pytest.mark.parametrize(
     ("status", "exception", "code", "kind", "retryable"),
     [
-        (400, openai.BadRequestError, "context_length_exceeded", None, False),
+        (400, openai.BadRequestError, "context_length_exceeded", "config", False),
         (401, openai.AuthenticationError, "invalid_api_key", "auth", False),
         (404, openai.NotFoundError, "model_not_found", "config", False),
         (429, openai.RateLimitError, "rate_limit_exceeded", "rate_limit", True),
@@ -204,6 +204,7 @@ async def test_context_length_400_bodies_follow_each_wire(server: FakeProviderSe
     assert classify(chat.value).error.kind == "config"
     assert responses.value.param == "input"
     assert "exceeds the context window" in responses.value.message
+    assert classify(responses.value).error.kind == "config"
 
 
 async def test_error_fields_and_whole_bodies_can_be_scripted(server: FakeProviderServer) -> None:
