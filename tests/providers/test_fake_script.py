@@ -217,6 +217,50 @@ async def test_concurrent_chats_each_get_their_own_step(server: FakeProviderServ
     assert results == ["Checking.", "forecast", "Sunny in Rome."] * 4
 
 
+@pytest.mark.parametrize("wire", ["anthropic", "responses", "chat"])
+async def test_a_tools_rule_applies_only_when_the_request_offers_those_tools(
+    server: FakeProviderServer, wire: str
+) -> None:
+    server.set_script(
+        {
+            "rules": [{"tools": ["execute"], "turn": {"text": "I can run things."}}],
+            "default": {"text": "No tools here."},
+        }
+    )
+    schema = {"type": "object", "properties": {}}
+
+    async def ask(offer: bool) -> str:
+        if wire == "anthropic":
+            tools = [{"name": "execute", "description": "d", "input_schema": schema}]
+            async with anthropic_client(server) as client:
+                message = await client.messages.create(
+                    model="m",
+                    max_tokens=5,
+                    messages=[{"role": "user", "content": "hi"}],
+                    **({"tools": tools} if offer else {}),  # type: ignore[arg-type]
+                )
+            return message.content[0].text  # type: ignore[union-attr]
+        async with openai_client(server) as client:
+            if wire == "responses":
+                rtools = [{"type": "function", "name": "execute", "parameters": schema}]
+                response = await client.responses.create(
+                    model="m",
+                    input="hi",
+                    **({"tools": rtools} if offer else {}),  # type: ignore[arg-type]
+                )
+                return response.output_text
+            ctools = [{"type": "function", "function": {"name": "execute", "parameters": schema}}]
+            completion = await client.chat.completions.create(
+                model="m",
+                messages=[{"role": "user", "content": "hi"}],
+                **({"tools": ctools} if offer else {}),  # type: ignore[arg-type]
+            )
+            return completion.choices[0].message.content or ""
+
+    assert await ask(True) == "I can run things."
+    assert await ask(False) == "No tools here."
+
+
 async def test_set_script_replaces_rules_and_queue_and_reset_clears_queue_and_requests(
     server: FakeProviderServer,
 ) -> None:
@@ -246,7 +290,7 @@ async def test_set_script_replaces_rules_and_queue_and_reset_clears_queue_and_re
         ),
         (
             {"rules": [{"turn": {"text": "x"}}]},
-            "rules[0]: a rule needs exactly one of contains or match",
+            "rules[0]: a rule needs contains, match or tools",
         ),
         (
             {"rules": [{"contains": "a", "turn": {}, "steps": [{}]}]},

@@ -212,20 +212,24 @@ class Turn(_Strict):
 
 class Rule(_Strict):
     """A turn chosen by the last user message's text: ``contains`` (case-insensitive substring)
-    or ``match`` (case-insensitive regular expression, searched). ``turn`` is the answer, or
-    ``steps`` a list of turns picked by the number of tool-result rounds after the last user
-    message (step 0: none yet); past the last step the script's ``default`` answers."""
+    or ``match`` (case-insensitive regular expression, searched), and/or by ``tools`` (the
+    request offers every tool named). ``turn`` is the answer, or ``steps`` a list of turns
+    picked by the number of tool-result rounds after the last user message (step 0: none yet);
+    past the last step the script's ``default`` answers."""
 
     contains: str | None = None
     match: str | None = None
+    tools: list[str] | None = None
     turn: Turn | None = None
     steps: list[Turn] | None = None
     _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> Rule:
-        if (self.contains is None) == (self.match is None):
-            raise ValueError("a rule needs exactly one of contains or match")
+        if self.contains is not None and self.match is not None:
+            raise ValueError("a rule takes contains or match, not both")
+        if self.contains is None and self.match is None and not self.tools:
+            raise ValueError("a rule needs contains, match or tools")
         if (self.turn is None) == (self.steps is None):
             raise ValueError("a rule needs exactly one of turn or steps")
         if self.steps is not None and not self.steps:
@@ -237,8 +241,11 @@ class Rule(_Strict):
                 raise ValueError(f"match is not a valid regular expression: {exc}") from None
         return self
 
-    def matches(self, text: str) -> bool:
-        """Whether the rule applies to a last user message with this text."""
+    def matches(self, text: str, offered: Sequence[str] = ()) -> bool:
+        """Whether the rule applies to a last user message with this text, in a request that
+        offers the tools ``offered``."""
+        if self.tools and not set(self.tools) <= set(offered):
+            return False
         if self._pattern is not None:
             return self._pattern.search(text) is not None
         return (self.contains or "").lower() in text.lower()
@@ -387,11 +394,25 @@ def conversation_position(wire: Wire, body: Mapping[str, Any]) -> tuple[str, int
     return text, rounds
 
 
+def offered_tools(wire: Wire, body: Mapping[str, Any]) -> list[str]:
+    """The names of the tools a request offers (chat nests them under ``function``)."""
+    names = []
+    tools = body.get("tools")
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, dict):
+            continue
+        spec = tool.get("function") if wire == "chat" else tool
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            names.append(spec["name"])
+    return names
+
+
 def select_turn(script: Script, wire: Wire, body: Mapping[str, Any]) -> Turn:
     """The rule or default turn for a request (the queue is the caller's business)."""
     text, rounds = conversation_position(wire, body)
+    offered = offered_tools(wire, body)
     for rule in script.rules:
-        if rule.matches(text):
+        if rule.matches(text, offered):
             if rule.turn is not None:
                 return rule.turn
             steps = rule.steps or []
