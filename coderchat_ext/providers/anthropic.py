@@ -12,7 +12,9 @@ over ``message_start`` usage (cache creation/read tokens included) → :class:`F
 Request: our history (reference §1.3) as Messages with ``tool_result`` blocks merged into user
 turns, thinking blocks sent back with their signatures, provider-executed calls and results kept
 in the assistant turn (unpaired ones dropped, an orphaned result as text: reference §5.3), prompt
-caching markers per reference §5.10, and the options of ``provider_options.anthropic``.
+caching markers per reference §5.10, and the options of ``provider_options.anthropic``. The
+sampling options (``temperature``, ``top_p``, ``top_k``) are not sent: the SDK (2.x) has no such
+parameters and the API version it speaks (2026-10-21) rejects them with a 400.
 
 Errors: HTTP errors are the SDK's ``APIStatusError`` subclasses. An ``error`` event inside the
 stream becomes a :class:`ProviderError` with the HTTP status Anthropic documents for its type
@@ -72,8 +74,6 @@ TITLE_MODEL = "claude-haiku-4-5"
 """The cheap model for titles (reference §5.9)."""
 WEB_SEARCH_TOOL = "web_search_20250305"
 """The server tool version offered when ``web_search_enabled``."""
-MAX_TEMPERATURE = 1.0
-"""Anthropic accepts temperatures in 0..1; the model config allows 0..2."""
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -152,14 +152,6 @@ class AnthropicModel:
             # The budget is part of max_tokens; keep the configured output room on top of it.
             params["thinking"] = {"type": "enabled", "budget_tokens": budget}
             max_tokens += budget
-        else:
-            call = request.options
-            if call.temperature is not None:
-                params["temperature"] = min(call.temperature, MAX_TEMPERATURE)
-            if call.top_p is not None:
-                params["top_p"] = call.top_p
-            if call.top_k is not None:
-                params["top_k"] = call.top_k
         params["max_tokens"] = max_tokens
         if opts.effort:
             params["output_config"] = {"effort": opts.effort}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coderchat_ext.chatd.loop import _Step
 from coderchat_ext.models import ChatMessagePart, MessageRole
 from coderchat_ext.providers.base import (
     Finish,
@@ -131,3 +132,27 @@ def text(value: str) -> dict[str, Any]:
 def user_request(**kwargs: Any) -> ModelRequest:
     """A one-question request (what replayed fixtures answer does not depend on it)."""
     return ModelRequest(messages=[message("user", text("What is the weather?"))], **kwargs)
+
+
+def persisted(model: Model, request: ModelRequest) -> tuple[list[ChatMessagePart], Finish | None]:
+    """Run ``model.stream(request)`` through the chat loop's step accumulator: the assistant
+    parts the loop would persist (provider metadata included) and the finish part."""
+    step = _Step()
+
+    async def run() -> None:
+        async for part in model.stream(request):
+            step.add(part)
+
+    asyncio.run(run())
+    return step.content(), step.finish
+
+
+def tool_result(call: ChatMessagePart, result: Any, *, is_error: bool = False) -> dict[str, Any]:
+    """The tool result part the loop would persist for ``call``."""
+    return {
+        "type": "tool-result",
+        "tool_call_id": call.tool_call_id,
+        "tool_name": call.tool_name,
+        "result": result,
+        **({"is_error": True} if is_error else {}),
+    }
