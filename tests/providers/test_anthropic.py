@@ -161,7 +161,7 @@ def test_server_tool_history_stays_inline_and_unpaired_parts_are_sanitized(
     assistant, _ = persisted(model(fake), ModelRequest(question))
     search_call = next(p for p in assistant if p.type == "tool-call")
     search_result = next(p for p in assistant if p.type == "tool-result")
-    raw_block = search_result.provider_metadata["anthropic"]["block"]  # type: ignore[index]
+    raw_block = search_result.provider_metadata["anthropic"]["block"]
     # Clients see the search results without Anthropic's encrypted page content.
     assert "encrypted_content" not in str(search_result.strip_internal().dump())
     assert "encrypted_content" in str(raw_block)
