@@ -25,7 +25,7 @@ from .chatd.service import ChatService
 from .chatd.settings import SettingsService
 from .chatd.stream import StreamHub
 from .models import ChatModelCallConfig
-from .providers.registry import ProviderCatalog
+from .providers.registry import ProviderCatalog, register_adapters
 from .store import Database
 from .store import configs as store_configs
 from .store import models_config as store_models
@@ -145,6 +145,7 @@ class CoderChatApp(ExtensionApp):
         self.catalog = ProviderCatalog(
             self.db, self.secrets, configured=configured, extra_providers=extra
         )
+        register_adapters(self.catalog)
         self.pubsub.subscribe(
             "config",
             lambda event: self.catalog.invalidate() if event.get("kind") == "providers" else None,

@@ -139,6 +139,9 @@ class _Step:
                 self.parts.append(text)
                 self._block = ("text", part.block)
             text.text = (text.text or "") + part.text
+            _merge_metadata(text, part.provider_metadata)
+            if not part.text:
+                return None
             return {"role": "assistant", "part": {"type": "text", "text": part.text}}
         if isinstance(part, ReasoningDelta):
             reasoning = self._open_reasoning
@@ -149,6 +152,7 @@ class _Step:
                 self.parts.append(reasoning)
                 self._block = ("reasoning", part.block)
             reasoning.text = (reasoning.text or "") + part.text
+            _merge_metadata(reasoning, part.provider_metadata)
             if part.signature is not None:
                 reasoning.signature = part.signature
                 self._close()
@@ -162,6 +166,7 @@ class _Step:
                 tool_call_id=part.tool_call_id,
                 tool_name=part.tool_name,
                 provider_executed=part.provider_executed or None,
+                provider_metadata=part.provider_metadata,
             )
             self.calls[part.tool_call_id] = call
             self.raw_args[part.tool_call_id] = ""
@@ -198,7 +203,7 @@ class _Step:
             self.raw_args[part.tool_call_id] = raw
             ended.args = _parse_args(raw)
             ended.created_at = utcnow()
-            return {"role": "assistant", "part": ended.dump()}
+            return {"role": "assistant", "part": ended.strip_internal().dump()}
         if isinstance(part, ProviderToolResult):
             self._close()
             result = ChatMessagePart(
@@ -209,9 +214,10 @@ class _Step:
                 is_error=part.is_error or None,
                 provider_executed=True,
                 created_at=utcnow(),
+                provider_metadata=part.provider_metadata,
             )
             self.parts.append(result)
-            return {"role": "tool", "part": result.dump()}
+            return {"role": "tool", "part": result.strip_internal().dump()}
         if isinstance(part, Source):
             self._close()
             source = ChatMessagePart(
@@ -237,8 +243,10 @@ class _Step:
         out = []
         for part in self.parts:
             blank = part.type in ("text", "reasoning") and not (part.text or "").strip()
-            # A signed reasoning block stays even when empty: the provider needs it back.
-            if blank and not (part.type == "reasoning" and part.signature):
+            # A signed (or otherwise provider-tagged) reasoning block stays even when empty: the
+            # provider needs it back (Anthropic redacted thinking, Responses encrypted reasoning).
+            keep = part.type == "reasoning" and (part.signature or part.provider_metadata)
+            if blank and not keep:
                 continue
             if part.type == "tool-call" and part.args is None:
                 part = part.model_copy(
@@ -246,6 +254,16 @@ class _Step:
                 )
             out.append(part)
         return out
+
+
+def _merge_metadata(part: ChatMessagePart, metadata: dict[str, dict[str, Any]] | None) -> None:
+    """Fold a stream part's provider metadata into ``part`` (per provider, later keys win)."""
+    if not metadata:
+        return
+    merged = dict(part.provider_metadata or {})
+    for provider, values in metadata.items():
+        merged[provider] = {**merged.get(provider, {}), **values}
+    part.provider_metadata = merged
 
 
 def _parse_args(raw: str) -> Any:

@@ -48,7 +48,14 @@ class ModelRequest:
 
 @dataclass
 class Usage:
-    """Token counts reported by the provider for one call."""
+    """Token counts reported by the provider for one call.
+
+    ``input_tokens`` counts only the input tokens that were neither read from nor written to the
+    prompt cache (Anthropic's convention; adapters for APIs that include cached tokens in their
+    input count subtract them), so context size is ``input + cache_read + cache_creation``
+    (reference §6.1) and cost prices each count once (``chatd.loop.cost_micros``).
+    ``output_tokens`` includes ``reasoning_tokens``; ``total_tokens`` is everything.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -58,19 +65,32 @@ class Usage:
     cache_read_tokens: int = 0
 
 
+ProviderMetadata = dict[str, dict[str, Any]]
+"""What an adapter needs to send a part back to its provider unchanged (a Responses item id,
+encrypted reasoning, an Anthropic redacted thinking block, a server tool's raw result), keyed by
+provider kind (``{"openai": {"item_id": "fc_..."}}``) so another provider ignores it. Stored in
+the part's internal ``provider_metadata`` and never sent to clients (reference §1.3)."""
+
+
 @dataclass
 class TextDelta:
+    """Assistant text. Deltas with the same ``block`` make one text part."""
+
     text: str
     block: int | str | None = None
+    provider_metadata: ProviderMetadata | None = None
 
 
 @dataclass
 class ReasoningDelta:
-    """Reasoning text; a ``signature`` (Anthropic) closes the block it belongs to."""
+    """Reasoning text; a ``signature`` (Anthropic) closes the block it belongs to.
+    ``provider_metadata`` is merged into the part (a delta with only metadata keeps an otherwise
+    empty reasoning part, e.g. Anthropic ``redacted_thinking``)."""
 
     text: str = ""
     signature: str | None = None
     block: int | str | None = None
+    provider_metadata: ProviderMetadata | None = None
 
 
 @dataclass
@@ -78,6 +98,7 @@ class ToolCallStart:
     tool_call_id: str
     tool_name: str
     provider_executed: bool = False
+    provider_metadata: ProviderMetadata | None = None
 
 
 @dataclass
@@ -103,6 +124,7 @@ class ProviderToolResult:
     tool_name: str
     result: Any
     is_error: bool = False
+    provider_metadata: ProviderMetadata | None = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ never receives the default key; simonw/llm does the same).
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -230,3 +231,28 @@ class ProviderCatalog:
         if factory is None:
             raise NoAdapter(config.provider)
         return factory(config, resolved, purpose), resolved
+
+
+ADAPTER_MODULES = {
+    "anthropic": "anthropic",
+    "openai": "openai_responses",
+    "openai-compat": "openai_chat",
+}
+"""Provider kind → the adapter module in this package (each has ``make_model``)."""
+
+
+def _lazy_factory(module: str) -> ModelFactory:
+    def factory(config: ChatModelConfig, resolved: ResolvedProvider, purpose: str) -> Model:
+        # Imported on first use: loading the extension must not import a provider SDK.
+        adapter = importlib.import_module(f"{__package__}.{module}")
+        model: Model = adapter.make_model(config, resolved, purpose)
+        return model
+
+    return factory
+
+
+def register_adapters(catalog: ProviderCatalog) -> None:
+    """Install the SDK adapters' factories (``anthropic``, ``openai``, ``openai-compat``) in
+    ``catalog.factories``, leaving factories that are already registered in place."""
+    for provider, module in ADAPTER_MODULES.items():
+        catalog.factories.setdefault(provider, _lazy_factory(module))

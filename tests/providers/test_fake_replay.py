@@ -13,7 +13,7 @@ import pytest
 
 from coderchat_ext.providers.fake import FakeProviderServer, ScriptError
 
-FIXTURES = Path(os.environ.get("CODERCHAT_FIXTURES", "/work/shared/acceptance/fixtures"))
+FIXTURES = Path(os.environ.get("CODERCHAT_FIXTURES", Path(__file__).parent / "fixtures"))
 WIRE_PATHS = {
     "anthropic": "/v1/messages",
     "openai_chat": "/v1/chat/completions",
