@@ -43,7 +43,7 @@ import turns as base  # noqa: E402
 
 from coderchat_ext.providers.fake import FakeProviderServer  # noqa: E402
 
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-5-5"
 
 
 @dataclass

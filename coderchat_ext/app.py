@@ -25,6 +25,7 @@ from .chatd.service import ChatService
 from .chatd.settings import SettingsService
 from .chatd.stream import StreamHub
 from .models import ChatModelCallConfig
+from .providers.demo import DemoProvider
 from .providers.registry import ProviderCatalog, register_adapters
 from .store import Database
 from .store import configs as store_configs
@@ -146,6 +147,8 @@ class CoderChatApp(ExtensionApp):
             self.db, self.secrets, configured=configured, extra_providers=extra
         )
         register_adapters(self.catalog)
+        self.demo = DemoProvider()
+        self.catalog.factories["demo"] = self.demo.make_model
         self.pubsub.subscribe(
             "config",
             lambda event: self.catalog.invalidate() if event.get("kind") == "providers" else None,
@@ -204,6 +207,7 @@ class CoderChatApp(ExtensionApp):
     async def stop_extension(self) -> None:
         self.started = False
         self.hub.close_all()
+        self.demo.close()
         if self.db._raw is not None:
             await self.daemon.stop()
             await self.db.close()

@@ -44,20 +44,30 @@ DEMO_MODEL = "coderchat-demo"
 """The model name of the offline demo provider."""
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
-    # Anthropic: cache writes cost 1.25x input, cache reads 0.1x (5-minute cache).
+    # Anthropic (platform.claude.com/docs/en/about-claude/models, November 2026): 5-minute cache
+    # writes cost 1.25x input, cache reads 0.1x.
     KnownModel(
-        "anthropic", "claude-sonnet-4-5", "Claude Sonnet 4.5", 200_000, 3, 15, 0.3, 3.75, 64_000
+        "anthropic", "claude-sonnet-5-5", "Claude Sonnet 5.5", 1_000_000, 2, 10, 0.2, 2.5, 128_000
     ),
     KnownModel(
-        "anthropic", "claude-opus-4-5", "Claude Opus 4.5", 200_000, 5, 25, 0.5, 6.25, 64_000
+        "anthropic", "claude-opus-5-5", "Claude Opus 5.5", 1_000_000, 4, 20, 0.4, 5, 128_000
     ),
     KnownModel(
-        "anthropic", "claude-haiku-4-5", "Claude Haiku 4.5", 200_000, 1, 5, 0.1, 1.25, 64_000
+        "anthropic",
+        "claude-haiku-5-5",
+        "Claude Haiku 5.5",
+        1_000_000,
+        0.1,
+        0.5,
+        0.01,
+        0.125,
+        128_000,
     ),
-    # OpenAI: cached input costs 0.1x input; no separate cache-write price.
-    KnownModel("openai", "gpt-5.1", "GPT-5.1", 400_000, 1.25, 10, 0.125, None, 128_000),
-    KnownModel("openai", "gpt-5-mini", "GPT-5 mini", 400_000, 0.25, 2, 0.025, None, 128_000),
-    KnownModel("openai", "gpt-5-nano", "GPT-5 nano", 400_000, 0.05, 0.4, 0.005, None, 128_000),
+    # OpenAI (developers.openai.com/api/docs/pricing, November 2026): cached input 0.05-0.1x;
+    # prices are those of prompts up to 272K tokens.
+    KnownModel("openai", "gpt-6.2-sol", "GPT-6.2 Sol", 1_050_000, 2, 10, 0.1, None, 128_000),
+    KnownModel("openai", "gpt-6.2-astra", "GPT-6.2 Astra", 1_050_000, 8, 40, 0.4, None, 128_000),
+    KnownModel("openai", "gpt-6-luna", "GPT-6 Luna", 1_050_000, 0.1, 0.5, 0.01, None, 128_000),
     KnownModel("demo", DEMO_MODEL, "Offline demo model", 200_000, 0, 0, 0, 0, 4_096),
 )
 """The first model of each provider becomes the default when that provider is seeded."""

@@ -1,0 +1,254 @@
+"""Turns through the real server API against the fake provider server, reached through the
+real SDK adapters (issue: providers): retries, the first-chunk timeout, auth failures, errors
+mid-stream and the history each provider is sent on a multi-step tool turn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from coderchat_ext.providers.fake import FakeProviderServer
+from coderchat_ext.providers.scripted import ScriptedModel
+
+MODELS = {
+    "anthropic": "claude-sonnet-5-5",
+    "openai": "gpt-6.2-sol",
+    "openai-compat": "llama3.2",
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        yield server
+
+
+@pytest.fixture
+def coderchat_config(tmp_path: Any, fake: FakeProviderServer) -> dict[str, Any]:
+    return {
+        "db_path": str(tmp_path / "coderchat" / "coderchat.db"),
+        "test_tools": True,
+        "seed_default_models": False,
+        "providers": {
+            "anthropic": {"api_key": "sk-ant-test", "base_url": fake.url},
+            "openai": {"api_key": "sk-openai-test", "base_url": fake.openai_base_url},
+            "openai-compat": {"base_url": fake.openai_base_url},
+        },
+        "model_configs": [
+            {"provider": p, "model": m, "context_limit": 100_000, "is_default": p == "anthropic"}
+            for p, m in MODELS.items()
+        ],
+        "acquire_interval": 0.05,
+    }
+
+
+@pytest.fixture(autouse=True)
+def titles_in_process(app: Any) -> None:
+    """Titles come from an in-process echo model, so every request the fake server gets is a
+    chat step and its queue of turns is consumed in order."""
+    echo = ScriptedModel({"default": {"echo": True}})
+    for name, factory in list(app.catalog.factories.items()):
+        app.catalog.factories[name] = lambda c, r, p, f=factory: (
+            echo if p == "title" else f(c, r, p)
+        )
+
+
+@pytest.fixture
+def no_backoff(app: Any) -> list[float]:
+    """Retries happen at once; the delays the daemon asked for are recorded."""
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    app.daemon.config.retry_sleep = record
+    return waits
+
+
+@pytest.fixture
+def published(app: Any) -> list[tuple[str, Any]]:
+    """Every pubsub event, in order (the stream and watch feeds are built from these)."""
+    events: list[tuple[str, Any]] = []
+    original = app.pubsub.publish
+
+    def record(channel: str, message: Any) -> None:
+        events.append((channel, message))
+        original(channel, message)
+
+    app.pubsub.publish = record
+    return events
+
+
+async def config_id(api: Any, provider: str) -> str:
+    configs = await api.ok("GET", "model-configs")
+    return next(c["id"] for c in configs if c["provider"] == provider)
+
+
+async def run_turn(api: Any, provider: str, text: str = "go") -> tuple[dict[str, Any], list[Any]]:
+    chat = await api.ok(
+        "POST",
+        "chats",
+        {
+            "content": [{"type": "text", "text": text}],
+            "model_config_id": await config_id(api, provider),
+        },
+    )
+    done = await api.wait_status(chat["id"], "waiting", "error")
+    return done, await api.messages(chat["id"])
+
+
+def chat_requests(fake: FakeProviderServer) -> list[Any]:
+    """The model calls the daemon made."""
+    return [r for r in fake.requests if r.method == "POST"]
+
+
+@pytest.mark.parametrize("provider", list(MODELS))
+async def test_rate_limited_twice_then_success_retries_with_two_retry_events(
+    api: Any, fake: FakeProviderServer, no_backoff: list[float], published: Any, provider: str
+) -> None:
+    fake.push(
+        {"status": 429, "retry_after": 1},
+        {"status": 429, "retry_after": 1},
+        {"text": "made it"},
+    )
+    chat, messages = await run_turn(api, provider)
+    assert chat["status"] == "waiting"
+    assert chat.get("last_error") is None
+    assert messages[-1]["role"] == "assistant"
+    assert messages[-1]["content"][0]["text"] == "made it"
+    retries = [
+        e["retry"] for ch, e in published if ch == f"chat:{chat['id']}" and e["type"] == "retry"
+    ]
+    assert [r["attempt"] for r in retries] == [1, 2]
+    assert {r["kind"] for r in retries} == {"rate_limit"}
+    assert {r["status_code"] for r in retries} == {429}
+    assert no_backoff == [1.0, 2.0]
+
+
+async def test_a_stall_before_the_first_chunk_retries_as_startup_timeout(
+    api: Any, app: Any, fake: FakeProviderServer, no_backoff: list[float], published: Any
+) -> None:
+    app.daemon.config.startup_timeout = 0.3
+    fake.push({"text": "too late", "stall": 5}, {"text": "on time"})
+    chat, messages = await run_turn(api, "anthropic")
+    assert chat["status"] == "waiting"
+    assert messages[-1]["content"][0]["text"] == "on time"
+    retries = [
+        e["retry"] for ch, e in published if ch == f"chat:{chat['id']}" and e["type"] == "retry"
+    ]
+    assert [r["kind"] for r in retries] == ["startup_timeout"]
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+async def test_unauthorized_ends_in_an_auth_error_without_retrying(
+    api: Any, fake: FakeProviderServer, no_backoff: list[float], provider: str
+) -> None:
+    fake.push({"status": 401})
+    chat, messages = await run_turn(api, provider)
+    assert chat["status"] == "error"
+    error = chat["last_error"]
+    assert (error["kind"], error["retryable"], error["status_code"]) == ("auth", False, 401)
+    assert error["provider"] == provider
+    assert "Check the API key" in error["message"]
+    assert "sk-" not in str(chat)
+    assert no_backoff == []
+    assert [m["role"] for m in messages] == ["user"]
+    assert len(chat_requests(fake)) == 1
+
+
+@pytest.mark.parametrize("provider", list(MODELS))
+async def test_an_error_mid_stream_after_some_text_persists_nothing_half_done(
+    api: Any, fake: FakeProviderServer, no_backoff: list[float], provider: str
+) -> None:
+    fake.push(
+        {"text": "partial answer that never finishes", "chunk_size": 4, "error_midstream": 3},
+        {"status": 401},
+    )
+    chat, messages = await run_turn(api, provider)
+    assert chat["status"] == "error"
+    assert [m["role"] for m in messages] == ["user"]
+    assert not any("partial" in str(m["content"]) for m in messages)
+
+
+async def test_multi_step_tool_turn_sends_anthropic_the_tool_use_and_result_history(
+    api: Any, fake: FakeProviderServer
+) -> None:
+    fake.push(
+        {
+            "reasoning": "I should echo.",
+            "tool_calls": [{"id": "toolu_1", "name": "echo", "arguments": {"text": "ping"}}],
+        },
+        {"text": "echoed"},
+    )
+    chat, messages = await run_turn(api, "anthropic", "please echo ping")
+    assert chat["status"] == "waiting"
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    first, second = chat_requests(fake)[:2]
+    assert first.path == "/v1/messages"
+    assert first.headers.get("x-api-key", first.headers.get("authorization", "")).endswith(
+        "sk-ant-test"
+    )
+    assert "echo" in [t["name"] for t in first.json["tools"]]
+    history = second.json["messages"]
+    assert history[0]["role"] == "user"
+    assistant = history[1]
+    assert assistant["role"] == "assistant"
+    kinds = [b["type"] for b in assistant["content"]]
+    assert kinds == ["thinking", "tool_use"]
+    thinking, tool_use = assistant["content"]
+    assert thinking["thinking"] == "I should echo."
+    assert thinking["signature"]
+    assert (tool_use["id"], tool_use["name"], tool_use["input"]) == (
+        "toolu_1",
+        "echo",
+        {"text": "ping"},
+    )
+    result = history[2]
+    assert result["role"] == "user"
+    (block,) = [b for b in result["content"] if b["type"] == "tool_result"]
+    assert block["tool_use_id"] == "toolu_1"
+    assert "ping" in str(block["content"])
+
+
+async def test_multi_step_tool_turn_sends_responses_function_call_and_output(
+    api: Any, fake: FakeProviderServer
+) -> None:
+    fake.push(
+        {"tool_calls": [{"id": "call_1", "name": "echo", "arguments": {"text": "ping"}}]},
+        {"text": "echoed"},
+    )
+    chat, _ = await run_turn(api, "openai", "please echo ping")
+    assert chat["status"] == "waiting"
+    first, second = chat_requests(fake)[:2]
+    assert first.path == "/v1/responses"
+    items = second.json["input"]
+    calls = [i for i in items if i.get("type") == "function_call"]
+    outputs = [i for i in items if i.get("type") == "function_call_output"]
+    assert [(c["call_id"], c["name"]) for c in calls] == [("call_1", "echo")]
+    assert [o["call_id"] for o in outputs] == ["call_1"]
+    assert "ping" in outputs[0]["output"]
+
+
+async def test_multi_step_tool_turn_sends_chat_completions_tool_messages(
+    api: Any, fake: FakeProviderServer
+) -> None:
+    fake.push(
+        {"tool_calls": [{"id": "call_1", "name": "echo", "arguments": {"text": "ping"}}]},
+        {"text": "echoed"},
+    )
+    chat, _ = await run_turn(api, "openai-compat", "please echo ping")
+    assert chat["status"] == "waiting"
+    first, second = chat_requests(fake)[:2]
+    assert first.path == "/v1/chat/completions"
+    history = second.json["messages"]
+    assistant = next(m for m in history if m["role"] == "assistant")
+    assert [(c["id"], c["function"]["name"]) for c in assistant["tool_calls"]] == [
+        ("call_1", "echo")
+    ]
+    tool = next(m for m in history if m["role"] == "tool")
+    assert tool["tool_call_id"] == "call_1"
+    assert "ping" in str(tool["content"])
+    # A custom base URL never receives the default OpenAI key.
+    assert "sk-openai-test" not in str(second.headers)
