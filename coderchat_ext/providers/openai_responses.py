@@ -75,6 +75,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TITLE_MODEL = "gpt-4o-mini"
 """The cheap model for titles (reference §5.9)."""
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+SEARCH_SOURCES = "web_search_call.action.sources"
+"""Asked for with web search, so a search's result lists the pages it read."""
 
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5(?!-chat)|codex)")
 _INCOMPLETE_REASONS: dict[str, FinishReason] = {
@@ -135,11 +137,14 @@ class OpenAIResponsesModel:
             reasoning["summary"] = opts.reasoning_summary
         if reasoning:
             params["reasoning"] = reasoning
+        tools = _tools(request, opts)
         include = list(opts.include or [])
-        if (reasoning_model or reasoning) and not opts.store and ENCRYPTED_REASONING not in include:
+        if (reasoning_model or reasoning) and not opts.store:
             include.append(ENCRYPTED_REASONING)
+        if any(t["type"] == "web_search" for t in tools):
+            include.append(SEARCH_SOURCES)
         if include:
-            params["include"] = include
+            params["include"] = list(dict.fromkeys(include))
         if opts.text_verbosity:
             params["text"] = {"verbosity": opts.text_verbosity}
         for name in (
@@ -155,7 +160,6 @@ class OpenAIResponsesModel:
             value = getattr(opts, name)
             if value is not None:
                 params[name] = value
-        tools = _tools(request, opts)
         if tools:
             params["tools"] = tools
             if request.tool_choice == "none":

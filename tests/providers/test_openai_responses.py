@@ -5,6 +5,7 @@ ids), call options, keys, and stream endings."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -260,11 +261,12 @@ def test_web_search_is_offered_with_its_context_size_and_domains(fake: FakeProvi
         }
     )
 
-    collect(model(fake), user_request(options=options))
-    offered = sent(fake)["tools"]
-    collect(model(fake), user_request(options=options, tool_choice="none"))
+    collect(model(fake, "gpt-4.1"), user_request(options=options))
+    offered = sent(fake)
+    collect(model(fake, "gpt-4.1"), user_request(options=options, tool_choice="none"))
 
-    assert offered == [
+    assert offered["include"] == ["web_search_call.action.sources"]
+    assert offered["tools"] == [
         {
             "type": "web_search",
             "search_context_size": "high",
@@ -272,6 +274,7 @@ def test_web_search_is_offered_with_its_context_size_and_domains(fake: FakeProvi
         }
     ]
     assert "tools" not in sent(fake)
+    assert "include" not in sent(fake)
 
 
 def test_user_images_and_pdfs_are_input_items(fake: FakeProviderServer) -> None:
@@ -391,3 +394,48 @@ def test_titles_use_the_cheap_model_unless_the_endpoint_is_custom() -> None:
     assert make_model(config, default, "chat").model == "gpt-5"
     assert make_model(config, gateway, "title").model == "gpt-5"
     assert make_model(config, gateway, "chat").base_url == "http://gateway/v1"
+
+
+def test_a_search_result_lists_the_pages_it_read(fake: FakeProviderServer, tmp_path: Path) -> None:
+    response = {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}
+    search = {"id": "ws_1", "type": "web_search_call", "status": "in_progress"}
+    action = {
+        "type": "search",
+        "query": "jupyter",
+        "sources": [{"type": "url", "url": "https://jupyter.org/"}],
+    }
+    done = {**search, "status": "completed", "action": action}
+    usage = {
+        "input_tokens": 10,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 2,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 12,
+    }
+    events = [
+        ("response.created", {"response": response}),
+        ("response.output_item.added", {"output_index": 0, "item": search}),
+        ("response.output_item.done", {"output_index": 0, "item": done}),
+        (
+            "response.completed",
+            {"response": {**response, "status": "completed", "output": [done], "usage": usage}},
+        ),
+    ]
+    stream = tmp_path / "search.sse"
+    stream.write_text(
+        "".join(
+            f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': n, **data})}\n\n"
+            for n, (name, data) in enumerate(events)
+        )
+    )
+    fake.replay(stream)
+
+    collected = collect(model(fake), user_request())
+
+    (call,) = collected.provider_calls()
+    assert call.arguments == {"type": "search", "query": "jupyter"}
+    (result,) = collected.results
+    assert result.result == {
+        "status": "completed",
+        "sources": [{"type": "url", "url": "https://jupyter.org/"}],
+    }
