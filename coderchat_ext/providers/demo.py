@@ -116,7 +116,9 @@ class DemoProvider:
                 self._server = FakeProviderServer(demo_script(self.template_id)).start()
             return self._server
 
-    def make_model(self, config: ChatModelConfig, resolved: ResolvedProvider, purpose: str) -> Model:
+    def make_model(
+        self, config: ChatModelConfig, resolved: ResolvedProvider, purpose: str
+    ) -> Model:
         """The demo model for ``config``. Titles come from an in-process echo of the message
         (the first words make a fine title and cost nothing)."""
         if purpose == "title":
