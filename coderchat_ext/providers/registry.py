@@ -60,13 +60,17 @@ class ResolvedProvider:
 
     @property
     def available(self) -> bool:
-        return self.enabled and (bool(self.api_key) or self.provider in KEYLESS_PROVIDERS)
+        return self.unavailable_reason is None
 
     @property
     def unavailable_reason(self) -> str | None:
+        """Why the provider cannot be used: ``provider_disabled``, ``missing_base_url`` (an
+        OpenAI-compatible endpoint needs one), ``missing_api_key``; None when it can."""
         if not self.enabled:
             return "provider_disabled"
-        if not self.available:
+        if self.provider == "openai-compat" and not self.base_url:
+            return "missing_base_url"
+        if not self.api_key and self.provider not in KEYLESS_PROVIDERS:
             return "missing_api_key"
         return None
 
@@ -202,7 +206,7 @@ class ProviderCatalog:
                 resolved = ResolvedProvider(
                     provider=provider,
                     display_name=DISPLAY_NAMES.get(provider, provider),
-                    enabled=provider in KEYLESS_PROVIDERS - {"openai-compat"},
+                    enabled=True,
                     api_key="",
                     base_url="",
                     source="supported",
