@@ -522,7 +522,8 @@ class WorkspaceService:
         """Follow a job's logs: returns the logs with ``id > after`` and the function that
         stops following; later logs go to ``push`` (each once, in order) and ``done`` is
         called when the job ends (at once when it already has)."""
-        pending: list[dict[str, Any]] | None = []
+        buffered: list[dict[str, Any]] = []
+        buffering = True
         last = after
         finished = False
 
@@ -535,8 +536,9 @@ class WorkspaceService:
                 done()
 
         def listener(message: Any) -> None:
-            if pending is not None:
-                pending.append(message)
+            # Until the logs so far are read, live ones wait, so none is sent twice.
+            if buffering:
+                buffered.append(message)
             else:
                 deliver(message)
 
@@ -551,8 +553,8 @@ class WorkspaceService:
         initial = [entry.dump() for entry in logs]
         if initial:
             last = initial[-1]["id"]
-        queued, pending = pending, None
-        for message in queued:
+        buffering = False
+        for message in buffered:
             deliver(message)
             finished = finished or "job" in message
         if job.status not in ("pending", "running", "canceling") and not finished:
