@@ -334,18 +334,19 @@ class Provisioner:
             return
         for agent_id, spec in agents:
             await logs.info(STAGE_AGENTS, f"Starting agent {spec.name} (kernel {spec.kernel})...")
+            env = {env_name(name): value for name, value in build.parameters.items()}
+            env.update(
+                CODERCHAT_WORKSPACE_ID=workspace.id,
+                CODERCHAT_WORKSPACE_NAME=workspace.name,
+                CODERCHAT_AGENT_NAME=spec.name,
+            )
             try:
                 kernel_id = await self.agents.start(
-                    agent_id,
-                    kernel_name=spec.kernel,
-                    path=workspace.directory,
-                    env={
-                        "CODERCHAT_WORKSPACE_ID": workspace.id,
-                        "CODERCHAT_WORKSPACE_NAME": workspace.name,
-                        "CODERCHAT_AGENT_NAME": spec.name,
-                    },
+                    agent_id, kernel_name=spec.kernel, path=workspace.directory, env=env
                 )
             except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await self.agents.shutdown(agent_id)
                 raise BuildFailed(
                     f"agent {spec.name}: kernel {spec.kernel} did not start: {exc}"
                 ) from exc

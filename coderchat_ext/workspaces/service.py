@@ -659,6 +659,8 @@ class WorkspaceService:
         """Insert and submit a build of an existing workspace. A start uses the template's
         active version and the previous build's parameter values. Raises
         :class:`ParameterError` and :class:`_StateProblem`."""
+        if transition == "start":
+            await self.catalog.refresh()
         async with self.db.tx() as conn:
             current = await store_workspaces.get_workspace_row(conn, row.id)
             latest = await store_workspaces.latest_build(conn, row.id)

@@ -57,6 +57,11 @@ TEMPLATES = {
         description = "Costs more than anyone's budget."
         daily_cost = 5
     """,
+    "broken-init": """
+        name = "broken-init"
+        description = "Its init fails."
+        init = "echo about to fail; exit 3"
+    """,
 }
 BUDGET = 4
 
