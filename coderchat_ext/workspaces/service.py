@@ -49,7 +49,15 @@ from ..store import templates as store_templates
 from ..store import workspaces as store_workspaces
 from ..store.db import Conn
 from ..store.workspaces import WorkspaceRow
-from .agents import AgentHandle, AgentManager, AgentUnavailable
+from .agents import (
+    AGENT_DISCONNECTED,
+    AGENT_TIMEOUT,
+    NO_RUNNING_AGENT,
+    NO_WORKSPACE,
+    AgentHandle,
+    AgentManager,
+    AgentUnavailable,
+)
 from .provisioner import BUILD_CANCELED, Provisioner, Publisher, job_channel
 from .quota import Quota, QuotaUsage, insufficient_quota_payload
 from .templates import (
@@ -64,22 +72,7 @@ from .templates import (
 
 log = logging.getLogger(__name__)
 
-# Agent connection errors (reference §7, text errors).
-NO_WORKSPACE = (
-    "no workspace is associated with this chat. Use the create_workspace tool to create one"
-)
-NO_RUNNING_AGENT = (
-    "workspace has no running agent: the workspace is likely stopped. Use the start_workspace "
-    "tool to start it"
-)
-AGENT_DISCONNECTED = (
-    "workspace agent is disconnected and cannot execute tools. The workspace may need to be "
-    "restarted from the Coder dashboard"
-)
-AGENT_TIMEOUT = (
-    "connection to the workspace agent timed out. The workspace may need to be restarted from "
-    "the Coder dashboard"
-)
+# Reference §7's connection errors are in .agents; this one is for external agents.
 EXTERNAL_AGENT_OFFLINE = (
     "the workspace's agent is external and no kernel is attached to it. Ask the user to attach "
     "a running kernel: `%chat attach` in the notebook whose kernel should run the tools, or "

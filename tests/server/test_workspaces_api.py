@@ -40,7 +40,15 @@ async def test_users_see_the_builtin_and_configured_templates_of_their_organizat
 ) -> None:
     alice = await names(api, ALICE)
     bob = await names(api, BOB)
-    assert {"python", "data-analysis", "needs-region", "offline", "costly", "lab"} == set(alice)
+    assert set(alice) == {
+        "python",
+        "data-analysis",
+        "needs-region",
+        "offline",
+        "costly",
+        "broken-init",
+        "lab",
+    }
     assert set(bob) == set(alice) - {"lab"}
     assert alice["python"]["id"] == PYTHON
     assert alice["offline"]["external"] is True

@@ -60,12 +60,19 @@ async def test_list_templates_shows_the_chats_organization_filtered_and_paged(
     )
     listed = payload(everything)
     names = [t["name"] for t in listed["templates"]]
-    assert set(names) == {"python", "data-analysis", "needs-region", "offline", "costly"}
+    assert set(names) == {
+        "python",
+        "data-analysis",
+        "needs-region",
+        "offline",
+        "costly",
+        "broken-init",
+    }
     assert (listed["count"], listed["page"], listed["total_pages"], listed["total_count"]) == (
-        5,
+        6,
         1,
         1,
-        5,
+        6,
     )
     offline = next(t for t in listed["templates"] if t["name"] == "offline")
     assert offline["external"] is True
