@@ -518,17 +518,16 @@ class Provisioner:
                 continue
             if keep_build is not None and row["build_id"] == keep_build:
                 continue
-            live = self.agents.kernel_id(row["id"]) is not None
-            if live:
-                if not quiet:
-                    await logs.info(STAGE_STOP, f"Stopping agent {row['name']}...")
-                try:
-                    if row["external"]:
-                        await self.agents.detach(row["id"])
-                    else:
-                        await self.agents.shutdown(row["id"])
-                except Exception as exc:
-                    await logs.warn(STAGE_STOP, f"agent {row['name']}: {exc}")
+            if self.agents.kernel_id(row["id"]) is not None and not quiet:
+                await logs.info(STAGE_STOP, f"Stopping agent {row['name']}...")
+            try:
+                # Both forget an agent the manager does not know (e.g. after a restart).
+                if row["external"]:
+                    await self.agents.detach(row["id"])
+                else:
+                    await self.agents.shutdown(row["id"])
+            except Exception as exc:
+                await logs.warn(STAGE_STOP, f"agent {row['name']}: {exc}")
             stopped.append(row["id"])
         if stopped:
             async with self.db.tx() as conn:

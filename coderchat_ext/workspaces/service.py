@@ -927,7 +927,8 @@ class WorkspaceService:
             return await self._await_start(chat, workspace, build, emit, action="create")
 
     async def _reuse(self, chat: Chat, emit: Emit) -> dict[str, Any] | None:
-        """The §8.2 step 2 answer for a chat that already has a usable workspace, or None."""
+        """The §8.2 step 2 answer for a chat that already has a usable workspace, or None
+        (create a new one). A build in progress is waited for first."""
         async with self.db.read() as conn:
             current = await store_chats.get_chat(conn, chat.id)
             row = (
@@ -936,19 +937,28 @@ class WorkspaceService:
                 else None
             )
             build = await store_workspaces.latest_build(conn, row.id) if row else None
-        if row is None or row.deleted or build is None:
+        if row is None or build is None:
             return None
         if build.job.status in store_workspaces.ACTIVE_JOB_STATUSES:
             job = await self._follow(build.job.id, emit)
-            if job is None or job.status != "succeeded":
-                return None
-            return {
-                "created": False,
-                "status": "already_exists",
-                "message": "workspace build completed",
-                "workspace_name": row.name,
-                "build_id": build.id,
-            }
+            if job is None:
+                return self._build_timeout(build)
+            if job.status == "succeeded" and build.transition == "start":
+                return {
+                    "created": False,
+                    "status": "already_exists",
+                    "message": "workspace build completed",
+                    "workspace_name": row.name,
+                    "build_id": build.id,
+                }
+            async with self.db.read() as conn:
+                refreshed = await store_workspaces.get_workspace_row(conn, row.id)
+                latest = await store_workspaces.latest_build(conn, row.id)
+            assert refreshed is not None
+            assert latest is not None
+            row, build = refreshed, latest
+        if row.deleted:
+            return None
         if build.job.status == "succeeded" and build.transition == "stop":
             return {
                 "created": False,
@@ -974,6 +984,13 @@ class WorkspaceService:
             "status": "already_exists",
             "message": messages[status],
             "workspace_name": row.name,
+            "build_id": build.id,
+        }
+
+    def _build_timeout(self, build: WorkspaceBuild) -> dict[str, Any]:
+        return {
+            "error": f"timed out waiting for workspace build: build {build.build_number} is "
+            f"still running after {int(self.build_wait_timeout)}s",
             "build_id": build.id,
         }
 
@@ -1035,7 +1052,7 @@ class WorkspaceService:
                 raise ToolFailure(f"stop workspace: {exc}") from None
             job = await self._follow(new.job.id, emit)
             if job is None:
-                return {"error": "timed out waiting for workspace build", "build_id": new.id}
+                return self._build_timeout(new)
             if job.status != "succeeded":
                 return {"error": job.error or f"build {job.status}", "build_id": new.id}
             return {"stopped": True, "workspace_name": row.name, "build_id": new.id}
@@ -1066,11 +1083,7 @@ class WorkspaceService:
         """Wait for a start build, then answer as reference §8.2 steps 5-7."""
         job = await self._follow(build.job.id, emit)
         if job is None:
-            return {
-                "error": f"timed out waiting for workspace build: {build.id} is still running "
-                f"after {int(self.build_wait_timeout)}s",
-                "build_id": build.id,
-            }
+            return self._build_timeout(build)
         if job.status == "canceled":
             return {"error": BUILD_CANCELED, "build_id": build.id}
         if job.status != "succeeded":

@@ -395,3 +395,55 @@ async def test_a_dead_kernel_makes_the_agent_disconnected_until_start_workspace(
     handle = await app.workspaces.agent_for_chat(model)
     assert (await handle.call("execute", {"command": "echo back"}))["output"].strip() == "back"
     await build(api, workspace["id"], "delete")
+
+
+async def test_create_workspace_waits_for_the_chats_workspace_that_is_still_building(
+    api: Any, scripted: Any, jp_ws_fetch: Any, jp_fetch: Any, template_dir: Path, app: Any
+) -> None:
+    # init holds the build until the test creates the file "go" in the workspace.
+    write_template(
+        template_dir / "gated",
+        'name = "gated"\ninit = "for i in $(seq 600); do [ -e go ] && break; sleep 0.1; done"\n',
+    )
+    await app.workspaces.catalog.refresh(force=True)
+    workspace = await api.ok(
+        "POST", "workspaces", {"template_id": template_id("gated")}, headers=BOB
+    )
+    chat = await api.ok(
+        "POST", "chats", {"content": "hi", "workspace_id": workspace["id"]}, headers=BOB
+    )
+    await wait_chat(api, chat["id"], headers=BOB)
+    stream = await jp_ws_fetch("api", "coderchat", "chats", chat["id"], "stream", headers=BOB)
+    try:
+        turn = asyncio.ensure_future(
+            run_tools(
+                api,
+                scripted,
+                [("create_workspace", {"template_id": template_id("data-analysis")})],
+                chat_id=chat["id"],
+                headers=BOB,
+                timeout=BUILD_TIMEOUT,
+            )
+        )
+        # The tool is following the build's logs: only now may the build finish.
+        await stream_until(stream, "==> ")
+        await jp_fetch(
+            "api",
+            "contents",
+            *workspace["directory"].split("/"),
+            "go",
+            method="PUT",
+            body=json.dumps({"type": "file", "format": "text", "content": ""}),
+        )
+        _, [part] = await turn
+    finally:
+        stream.close()
+    assert payload(part) == {
+        "created": False,
+        "status": "already_exists",
+        "message": "workspace build completed",
+        "workspace_name": workspace["name"],
+        "build_id": workspace["latest_build"]["id"],
+    }
+    assert len(await api.ok("GET", "workspaces", headers=BOB)) == 1
+    await build(api, workspace["id"], "delete")
