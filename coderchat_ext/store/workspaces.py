@@ -431,6 +431,19 @@ async def list_logs(
     ]
 
 
+async def bind_chat_agent(
+    conn: Conn, chat_id: str, workspace_id: str, build_id: str | None, agent_id: str | None
+) -> bool:
+    """Set a chat's ``build_id``/``agent_id`` if it is still bound to ``workspace_id``
+    (reference §8.1); False when its workspace changed meanwhile."""
+    changed = await conn.execute_rowcount(
+        "UPDATE chats SET build_id = ?, agent_id = ?, updated_at = ? WHERE id = ?"
+        " AND workspace_id = ?",
+        (build_id, agent_id, utcnow(), chat_id, workspace_id),
+    )
+    return changed > 0
+
+
 # --- agents -----------------------------------------------------------------------------------
 
 
@@ -515,6 +528,16 @@ async def record_agent_status(conn: Conn, agent_id: str, status: AgentStatus) ->
             "UPDATE workspace_agents SET status = ?, updated_at = ? WHERE id = ?",
             (status, now, agent_id),
         )
+
+
+async def running_agents(conn: Conn, workspace_id: str) -> list[tuple[str, WorkspaceAgent]]:
+    """``(build_id, agent)`` of the workspace's agents that may still hold a kernel."""
+    rows = await conn.fetchall(
+        "SELECT * FROM workspace_agents WHERE workspace_id = ?"
+        " AND (status != 'disconnected' OR kernel_id IS NOT NULL) ORDER BY created_at, id",
+        (workspace_id,),
+    )
+    return [(r["build_id"], _agent(r)) for r in rows]
 
 
 async def live_agent_ids(conn: Conn) -> list[str]:

@@ -507,28 +507,24 @@ class Provisioner:
         """Shut down the workspace's kernels (only ``build_id``'s when given, all but
         ``keep_build``'s otherwise); an external agent's kernel is detached, not stopped."""
         async with self.db.read() as conn:
-            rows = await conn.fetchall(
-                "SELECT id, name, external, build_id FROM workspace_agents"
-                " WHERE workspace_id = ? AND (status != 'disconnected' OR kernel_id IS NOT NULL)",
-                (workspace.id,),
-            )
+            running = await store_workspaces.running_agents(conn, workspace.id)
         stopped: list[str] = []
-        for row in rows:
-            if build_id is not None and row["build_id"] != build_id:
+        for agent_build, agent in running:
+            if build_id is not None and agent_build != build_id:
                 continue
-            if keep_build is not None and row["build_id"] == keep_build:
+            if keep_build is not None and agent_build == keep_build:
                 continue
-            if self.agents.kernel_id(row["id"]) is not None and not quiet:
-                await logs.info(STAGE_STOP, f"Stopping agent {row['name']}...")
+            if self.agents.kernel_id(agent.id) is not None and not quiet:
+                await logs.info(STAGE_STOP, f"Stopping agent {agent.name}...")
             try:
                 # Both forget an agent the manager does not know (e.g. after a restart).
-                if row["external"]:
-                    await self.agents.detach(row["id"])
+                if agent.external:
+                    await self.agents.detach(agent.id)
                 else:
-                    await self.agents.shutdown(row["id"])
+                    await self.agents.shutdown(agent.id)
             except Exception as exc:
-                await logs.warn(STAGE_STOP, f"agent {row['name']}: {exc}")
-            stopped.append(row["id"])
+                await logs.warn(STAGE_STOP, f"agent {agent.name}: {exc}")
+            stopped.append(agent.id)
         if stopped:
             async with self.db.tx() as conn:
                 for agent_id in stopped:

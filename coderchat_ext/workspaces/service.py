@@ -40,7 +40,6 @@ from ..models import (
     Workspace,
     WorkspaceAgent,
     WorkspaceBuild,
-    utcnow,
 )
 from ..store import Database
 from ..store import chats as store_chats
@@ -270,13 +269,6 @@ class WorkspaceService:
             raise E.InternalError("Stored template allowlist is corrupt.") from None
         return {str(i) for i in ids} or None
 
-    async def _organizations(self, conn: Conn, username: str) -> list[str]:
-        rows = await conn.fetchall(
-            "SELECT DISTINCT organization_id FROM organization_members WHERE username IN (?, '*')",
-            (username,),
-        )
-        return [r[0] for r in rows]
-
     async def template_lookup(self, template_ids: list[str]) -> set[str]:
         """``SettingsService.template_lookup``: the ids of templates that exist and are not
         deprecated."""
@@ -305,7 +297,7 @@ class WorkspaceService:
         every one with ``allowlisted``; others see the allowlisted ones only."""
         await self.catalog.refresh()
         async with self.db.read() as conn:
-            orgs = await self._organizations(conn, actor.username)
+            orgs = await store_configs.member_organizations(conn, actor.username)
             templates = await store_templates.list_templates(conn, orgs)
             allowlist = await self._allowlist(conn)
         out = []
@@ -326,7 +318,8 @@ class WorkspaceService:
         missing = E.NotFound("Template not found.", f'No template with ID "{template_id}".')
         if template is None or await store_templates.is_deprecated(conn, template.id):
             raise missing
-        if template.organization_id not in await self._organizations(conn, actor.username):
+        member_of = await store_configs.member_organizations(conn, actor.username)
+        if template.organization_id not in member_of:
             raise missing
         allowlist = await self._allowlist(conn)
         allowed = allowlist is None or template.id in allowlist
@@ -757,15 +750,13 @@ class WorkspaceService:
         """Persist the chat's binding if it is still bound to ``workspace_id``; publishes a
         ``status_change`` watch event. False when the workspace changed meanwhile."""
         async with self.db.tx() as conn:
-            changed = await conn.execute_rowcount(
-                "UPDATE chats SET build_id = ?, agent_id = ?, updated_at = ? WHERE id = ?"
-                " AND workspace_id = ?",
-                (build_id, agent_id, utcnow(), chat.id, workspace_id),
+            changed = await store_workspaces.bind_chat_agent(
+                conn, chat.id, workspace_id, build_id, agent_id
             )
             updated = await store_chats.get_chat(conn, chat.id)
         if changed and updated is not None and self.on_chat_changed is not None:
             self.on_chat_changed(updated)
-        return bool(changed)
+        return changed
 
     async def _bind_workspace(self, chat: Chat, workspace_id: str, build_id: str) -> None:
         async with self.db.tx() as conn:

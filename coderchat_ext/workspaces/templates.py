@@ -41,6 +41,7 @@ from ..models import (
     TemplatePreset,
 )
 from ..store import Database
+from ..store import configs as store_configs
 from ..store import templates as store_templates
 from ..store.templates import TemplateFile
 
@@ -678,8 +679,7 @@ class TemplateCatalog:
                 )
             chosen[key] = template
         async with self.db.tx() as conn:
-            rows = await conn.fetchall("SELECT id, name FROM organizations")
-            organizations = {r["name"]: r["id"] for r in rows}
+            organizations = await store_configs.organization_ids(conn)
             keep: list[str] = []
             for (organization, name), template in chosen.items():
                 org_id = organizations.get(organization)
