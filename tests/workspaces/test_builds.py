@@ -447,3 +447,52 @@ async def test_create_workspace_waits_for_the_chats_workspace_that_is_still_buil
     }
     assert len(await api.ok("GET", "workspaces", headers=BOB)) == 1
     await build(api, workspace["id"], "delete")
+
+
+async def test_closing_the_provisioner_cancels_a_running_build_and_stops_its_kernels(
+    api: Any, jp_fetch: Any, template_dir: Path, app: Any
+) -> None:
+    write_template(
+        template_dir / "gated",
+        'name = "gated"\ninit = "for i in $(seq 600); do [ -e go ] && break; sleep 0.1; done"\n',
+    )
+    await app.workspaces.catalog.refresh(force=True)
+    workspace = await api.ok(
+        "POST", "workspaces", {"template_id": template_id("gated")}, headers=BOB
+    )
+    deadline = time.monotonic() + BUILD_TIMEOUT
+    while True:
+        current = await api.ok("GET", f"workspaces/{workspace['id']}", headers=BOB)
+        agents = current["latest_build"]["agents"]
+        if agents and agents[0]["lifecycle_state"] == "starting":
+            break
+        assert time.monotonic() < deadline, current
+        await asyncio.sleep(0.05)
+    kernel_id = agents[0]["kernel_id"]
+    assert kernel_id in await kernel_ids(jp_fetch)
+
+    await app.workspaces.provisioner.close()
+    done = await api.ok("GET", f"workspaces/{workspace['id']}", headers=BOB)
+    job = done["latest_build"]["job"]
+    assert (done["status"], job["status"], job["error"]) == (
+        "canceled",
+        "canceled",
+        "build was canceled",
+    )
+    assert done["latest_build"]["agents"][0]["status"] == "disconnected"
+    assert kernel_id not in await kernel_ids(jp_fetch)
+
+
+async def test_after_a_restart_active_jobs_fail_and_agents_are_disconnected(
+    api: Any, app: Any
+) -> None:
+    workspace = await create(api, {"template_id": template_id("python")})
+    job_id = workspace["latest_build"]["job"]["id"]
+    async with app.db.tx() as conn:
+        await conn.execute("UPDATE provisioner_jobs SET status = 'running' WHERE id = ?", (job_id,))
+    await app.workspaces.provisioner.recover()
+    recovered = await api.ok("GET", f"workspaces/{workspace['id']}", headers=BOB)
+    job = recovered["latest_build"]["job"]
+    assert (job["status"], job["error"]) == ("failed", "the server stopped during the build")
+    assert recovered["latest_build"]["agents"][0]["status"] == "disconnected"
+    await build(api, workspace["id"], "delete")
