@@ -34,6 +34,7 @@ import logging
 import os
 import queue
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,8 @@ class _Exec:
         content = msg.get("content") or {}
         if channel == "shell" and kind == "execute_reply":
             self.reply = content
+            if content.get("status") == "error" and self.error is None:
+                self.error = (content.get("ename", ""), content.get("evalue", ""))
         elif channel == "iopub":
             if kind == "stream":
                 self.items.put_nowait((_ITEM_STREAM, content.get("text", "")))
@@ -407,17 +410,17 @@ class AgentManager:
         raise AssertionError("unreachable")
 
     async def interrupt(self, agent_id: str) -> None:
-        """Stop what the agent is doing: the runtime cancels its running calls (foreground
-        commands are killed); for a kernel without subshells, or one this manager started, the
-        kernel is interrupted too. An external kernel with subshells is never interrupted (the
-        user's own cell may be running)."""
+        """Stop what the agent is doing. With subshells the runtime cancels its running calls
+        (foreground commands are killed); without, a kernel this manager started is
+        interrupted. An external kernel is never interrupted: the user's own cell may be
+        running in it."""
         agent = self._agents.get(agent_id)
         if agent is None or agent.status != "connected":
             return
         if agent.subshells:
-            with contextlib.suppress(AgentUnavailable, AgentError, asyncio.TimeoutError):
+            with contextlib.suppress(AgentUnavailable, AgentError):
                 await self._call_once(agent, "cancel", {}, None, time.monotonic() + 5)
-        if not (agent.external and agent.subshells) and agent.kernel_id is not None:
+        elif not agent.external and agent.kernel_id is not None:
             with contextlib.suppress(Exception):
                 await ensure_async(self.kernel_manager.interrupt_kernel(agent.kernel_id))
 
@@ -597,7 +600,7 @@ class AgentManager:
     async def _open(self, agent: _Agent) -> None:
         assert agent.kernel_id is not None
         kernel = self.kernel_manager.get_kernel(agent.kernel_id)
-        client = kernel.client()
+        client = kernel.client(session=_own_session(kernel))
         await ensure_async(client.start_channels())
         agent.client = client
         agent.readers = [
@@ -801,6 +804,15 @@ def _result(exec_: _Exec) -> Any:
     if ename:
         raise AgentError(f"{ename}: {evalue}")
     raise AgentError("the agent returned no result")
+
+
+def _own_session(kernel: Any) -> Any:
+    """A copy of the kernel's session (key, signature scheme) with a session id of its own.
+    The session id is also the ZMQ identity of the client's sockets: a client sharing it with
+    another (every ``kernel.client()`` does) would have its replies routed to the other one."""
+    session = kernel.session.clone()
+    session.session = str(uuid.uuid4())
+    return session
 
 
 async def _is_alive(kernel: Any) -> bool:
