@@ -30,6 +30,7 @@ from .store import Database
 from .store import configs as store_configs
 from .store import models_config as store_models
 from .store.secrets import SecretBox
+from .tools.agent import agent_tools
 from .tools.base import ToolRegistry
 from .tools.workspaces import WORKSPACES_SERVICE, workspace_tools
 from .workspaces.quota import parse_groups
@@ -183,7 +184,10 @@ class CoderChatApp(ExtensionApp):
             self.catalog.factories["scripted"] = lambda config, resolved, purpose: (
                 title_model if purpose == "title" else self.scripted
             )
-        for tool in workspace_tools():
+        # Reference §7's order: files, execute and processes, workspaces, skills.
+        on_agent = agent_tools()
+        skills = [t for t in on_agent if t.name.startswith("read_skill")]
+        for tool in [*[t for t in on_agent if t not in skills], *workspace_tools(), *skills]:
             self.tools.register(tool)
         if self.test_tools:
             from .tools.testing import testing_tools

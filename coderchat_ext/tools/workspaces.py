@@ -15,10 +15,10 @@ from pydantic import Field
 
 from ..models import Chat
 from ..workspaces.service import ToolFailure, WorkspaceService
+from ._agent import WORKSPACES_SERVICE
 from .base import Tool, ToolArgs, ToolContext, ToolResult
 
-WORKSPACES_SERVICE = "workspaces"
-"""The key of the :class:`WorkspaceService` in ``ToolContext.services``."""
+__all__ = ["WORKSPACES_SERVICE", "workspace_tools"]
 
 _NOT_AVAILABLE = "workspaces are not available on this server"
 

@@ -496,3 +496,36 @@ async def test_after_a_restart_active_jobs_fail_and_agents_are_disconnected(
     assert (job["status"], job["error"]) == ("failed", "the server stopped during the build")
     assert recovered["latest_build"]["agents"][0]["status"] == "disconnected"
     await build(api, workspace["id"], "delete")
+
+
+async def test_a_chat_creates_a_workspace_then_works_in_it_with_the_agent_tools(
+    api: Any, scripted: Any, jp_root_dir: Path
+) -> None:
+    chat_id, [created] = await run_tools(
+        api,
+        scripted,
+        [("create_workspace", {"template_id": template_id("python"), "name": "work"})],
+        headers=BOB,
+        timeout=BUILD_TIMEOUT,
+    )
+    assert payload(created)["created"] is True
+    _, [written] = await run_tools(
+        api,
+        scripted,
+        [("write_file", {"path": "notes/hello.txt", "content": "hello from the agent\n"})],
+        chat_id=chat_id,
+        headers=BOB,
+    )
+    _, [ran] = await run_tools(
+        api,
+        scripted,
+        [("execute", {"command": "pwd; cat notes/hello.txt"})],
+        chat_id=chat_id,
+        headers=BOB,
+    )
+    assert payload(written) == {"ok": True}
+    output = payload(ran)["output"].splitlines()
+    assert output == [str((jp_root_dir / "workspaces" / "work").resolve()), "hello from the agent"]
+    assert (jp_root_dir / "workspaces" / "work" / "notes" / "hello.txt").exists()
+    chat = await api.ok("GET", f"chats/{chat_id}", headers=BOB)
+    await build(api, chat["workspace_id"], "delete")
