@@ -16,7 +16,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
 
 from ._version import __version__
 from .chatd.daemon import ChatDaemon, DaemonConfig
@@ -31,7 +31,11 @@ from .store import Database
 from .store import configs as store_configs
 from .store import models_config as store_models
 from .store.secrets import SecretBox
+from .tools.agent import agent_tools
 from .tools.base import ToolRegistry
+from .tools.workspaces import WORKSPACES_SERVICE, workspace_tools
+from .workspaces.quota import parse_groups
+from .workspaces.service import WorkspaceService
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +68,20 @@ class CoderChatApp(ExtensionApp):
         help="Model configs created at start when missing: [{provider, model, display_name, "
         "context_limit, model_config, is_default}].",
     )
-    template_paths = List(Unicode(), [], config=True, help="Extra workspace template folders.")
+    template_paths = List(
+        Unicode(),
+        [],
+        config=True,
+        help="Extra workspace template folders, searched after the built-in ones: each is a "
+        "template folder (with template.toml) or a folder of them. A template with the name "
+        "of an earlier one replaces it.",
+    )
     workspace_root = Unicode(
-        "", config=True, help="Where workspaces live. Default: <root_dir>/workspaces."
+        "",
+        config=True,
+        help="Where workspace folders are made: a path relative to the server's root_dir, or "
+        "an absolute path inside it (folders are made through the contents manager). "
+        "Default: <root_dir>/workspaces.",
     )
     heartbeat_interval = Float(30.0, config=True, help="Seconds between chat heartbeats.")
     stale_after = Float(
@@ -94,7 +109,13 @@ class CoderChatApp(ExtensionApp):
         help="Organizations and their members: {name: [usernames] or null for everyone}. "
         "The 'default' organization always exists and admits everyone.",
     )
-    groups = Dict({}, config=True, help="Quota groups: {name: {members: [...], budget: N}}.")
+    groups = Dict(
+        {},
+        config=True,
+        help="Quota groups: {name: {members: [usernames or '*'], budget: credits}}. A user's "
+        "budget is the sum of their groups' budgets; a running workspace holds its template's "
+        "daily_cost. Users in no group have no limit.",
+    )
     multi_user = Bool(
         None,
         allow_none=True,
@@ -123,6 +144,17 @@ class CoderChatApp(ExtensionApp):
 
     started = False
     """True once the async start hook has opened the database and started the daemon."""
+    workspaces: WorkspaceService
+    """Templates, workspaces and agents; created by the async start hook (it needs the
+    server's kernel and contents managers)."""
+
+    @validate("groups")
+    def _validate_groups(self, proposal: Any) -> Any:
+        try:
+            parse_groups(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
 
     @default("default_owner")
     def _default_owner(self) -> str:
@@ -162,6 +194,11 @@ class CoderChatApp(ExtensionApp):
             self.catalog.factories["scripted"] = lambda config, resolved, purpose: (
                 title_model if purpose == "title" else self.scripted
             )
+        # Reference §7's order: files, execute and processes, workspaces, skills.
+        on_agent = agent_tools()
+        skills = [t for t in on_agent if t.name.startswith("read_skill")]
+        for tool in [*[t for t in on_agent if t not in skills], *workspace_tools(), *skills]:
+            self.tools.register(tool)
         if self.test_tools:
             from .tools.testing import testing_tools
 
@@ -200,6 +237,21 @@ class CoderChatApp(ExtensionApp):
         if self.seed_default_models:
             await self.settings_service.seed_model_configs()
         self._export_discovery(serverapp)
+        self.workspaces = WorkspaceService(
+            self.db,
+            kernel_manager=serverapp.kernel_manager,
+            contents=serverapp.contents_manager,
+            pubsub=self.pubsub,
+            template_paths=list(self.template_paths),
+            workspace_root=self._workspace_root(serverapp),
+            groups=dict(self.groups),
+            agent_inactive_timeout=self.agent_inactive_timeout,
+            on_chat_changed=lambda chat: self.daemon.publish_watch(chat, "status_change"),
+        )
+        await self.workspaces.start()
+        self.daemon.services[WORKSPACES_SERVICE] = self.workspaces
+        self.chats.workspace_check = self.workspaces.workspace_check
+        self.settings_service.template_lookup = self.workspaces.template_lookup
         await self.daemon.start()
         self.started = True
         self.log.info("coderchat_ext %s: database %s", __version__, self.db.path)
@@ -210,6 +262,8 @@ class CoderChatApp(ExtensionApp):
         self.demo.close()
         if self.db._raw is not None:
             await self.daemon.stop()
+            if hasattr(self, "workspaces"):
+                await self.workspaces.close()
             await self.db.close()
 
     async def _sync_model_configs(self, conn: Any) -> None:
@@ -235,6 +289,25 @@ class CoderChatApp(ExtensionApp):
                 self.log.warning("default_model %s has no model config", self.default_model)
             elif not config.is_default:
                 await store_models.update_model_config(conn, config.id, is_default=True)
+
+    def _workspace_root(self, serverapp: Any) -> str:
+        """``workspace_root`` as a contents-API path (relative to the server's root_dir).
+        Raises ``ValueError`` for an absolute path outside root_dir."""
+        if not self.workspace_root:
+            return "workspaces"
+        path = Path(self.workspace_root).expanduser()
+        if not path.is_absolute():
+            relative_path = path.as_posix().strip("/")
+            return "" if relative_path == "." else relative_path
+        root = Path(getattr(serverapp.contents_manager, "root_dir", serverapp.root_dir))
+        try:
+            relative = path.resolve().relative_to(root.expanduser().resolve())
+        except ValueError:
+            raise ValueError(
+                f"CoderChatApp.workspace_root {path} is not inside the server's root_dir "
+                f"{root}: workspace folders are made through the contents manager"
+            ) from None
+        return "" if relative == Path(".") else relative.as_posix()
 
     def _export_discovery(self, serverapp: Any) -> None:
         """Export ``CODERCHAT_URL``/``CODERCHAT_TOKEN`` so kernels the server starts can find

@@ -257,6 +257,62 @@ class AdvisorConfigHandler(CoderChatHandler):
         self.reply(None, 204)
 
 
+class TemplatesHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        templates = await self.app.workspaces.list_templates(await self.actor())
+        self.reply([t.dump() for t in templates])
+
+
+class TemplateHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, template_id: str) -> None:
+        template = await self.app.workspaces.get_template(await self.actor(), template_id)
+        self.reply(template.dump())
+
+
+class WorkspacesHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        workspaces = await self.app.workspaces.list_workspaces(await self.actor())
+        self.reply([w.dump() for w in workspaces])
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        workspace = await self.app.workspaces.create_workspace(await self.actor(), self.json_body())
+        self.reply(workspace.dump(), 201)
+
+
+class WorkspaceHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, workspace_id: str) -> None:
+        workspace = await self.app.workspaces.get_workspace(await self.actor(), workspace_id)
+        self.reply(workspace.dump())
+
+
+class WorkspaceBuildsHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, workspace_id: str) -> None:
+        build = await self.app.workspaces.create_build(
+            await self.actor(), workspace_id, self.json_body()
+        )
+        self.reply(build.dump(), 201)
+
+
+class WorkspaceAttachHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, workspace_id: str) -> None:
+        agent = await self.app.workspaces.attach(await self.actor(), workspace_id, self.json_body())
+        self.reply(agent.dump())
+
+
 class InfoHandler(CoderChatHandler):
     @web.authenticated
     @authorized
@@ -295,6 +351,12 @@ def rest_handlers() -> list[tuple[str, type[CoderChatHandler]]]:
         (rf"{base}/config/user-prompt", UserPromptHandler),
         (rf"{base}/config/template-allowlist", TemplateAllowlistHandler),
         (rf"{base}/config/advisor", AdvisorConfigHandler),
+        (rf"{base}/templates", TemplatesHandler),
+        (rf"{base}/templates/({ANY_ID})", TemplateHandler),
+        (rf"{base}/workspaces", WorkspacesHandler),
+        (rf"{base}/workspaces/({ANY_ID})", WorkspaceHandler),
+        (rf"{base}/workspaces/({ANY_ID})/builds", WorkspaceBuildsHandler),
+        (rf"{base}/workspaces/({ANY_ID})/attach", WorkspaceAttachHandler),
         (rf"{base}/info", InfoHandler),
         (rf"{base}/openapi.json", OpenAPIHandler),
     ]

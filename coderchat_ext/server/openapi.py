@@ -26,6 +26,7 @@ from ..chatd.settings import ADVISOR_EFFORTS
 from ..chatd.stream import CLOSE_HISTORY_CHANGED, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW
 from ..providers.registry import MAX_API_KEY_BYTES
 from ..store.messages import MAX_QUEUE_SIZE
+from ..workspaces.service import WORKSPACE_NAME, WORKSPACE_NAME_MAX
 from .base import MAX_BODY_BYTES
 
 Schema = dict[str, Any]
@@ -46,6 +47,12 @@ _WIRE_MODELS: tuple[type[BaseModel], ...] = (
     M.ChatModelCallConfig,
     M.ChatProviderConfig,
     M.DynamicTool,
+    M.Template,
+    M.TemplateDetail,
+    M.Workspace,
+    M.WorkspaceAgent,
+    M.WorkspaceBuild,
+    M.ProvisionerJobLog,
 )
 
 
@@ -350,6 +357,47 @@ BODY_SCHEMAS: dict[str, Schema] = {
         ("version", "time", "features", "default_model", "real_provider_configured", "providers"),
     ),
     "ChatStreamFrame": array(ref("ChatStreamEvent"), minItems=1, maxItems=STREAM_FRAME_MAX_EVENTS),
+    "ParameterValues": {
+        "type": "object",
+        "additionalProperties": {
+            "anyOf": [string(), {"type": "number"}, boolean(), array(string())]
+        },
+        "description": "Parameter values by name; numbers, booleans and string lists are "
+        "stored as strings (decimal, true/false, a JSON array).",
+    },
+    "CreateWorkspaceRequest": obj(
+        {
+            "template_id": UUID,
+            "name": string(
+                pattern=WORKSPACE_NAME.pattern,
+                maxLength=WORKSPACE_NAME_MAX,
+                description="Default: the template name and 4 random hex digits. Unique on "
+                "the server (it names the workspace folder).",
+            ),
+            "parameters": ref("ParameterValues"),
+            "preset_id": string(
+                description="A preset ID (or name) of the template. Default: its default preset."
+            ),
+        },
+        ("template_id",),
+    ),
+    "CreateWorkspaceBuildRequest": obj(
+        {
+            "transition": string(enum=["start", "stop", "delete"]),
+            "parameters": ref("ParameterValues"),
+            "preset_id": string(description="A preset ID (or name); start builds only."),
+        },
+        ("transition",),
+        description="A start uses the template's active version and the previous build's "
+        "values for parameters not given.",
+    ),
+    "AttachKernelRequest": obj(
+        {
+            "kernel_id": string(description="A running kernel of this Jupyter server."),
+            "agent": string(description="The external agent's name. Default: the first."),
+        },
+        ("kernel_id",),
+    ),
 }
 
 
@@ -372,6 +420,9 @@ PATH_PARAMS: dict[str, tuple[Schema, str]] = {
     "queued_id": (integer(minimum=1), "A queued message of the chat."),
     "provider_id": (string(), "The provider's ID."),
     "config_id": (UUID, "The model config."),
+    "template_id": (UUID, "The template."),
+    "workspace_id": (UUID, "The workspace."),
+    "job_id": (UUID, "A provisioner job (a workspace build's ``job.id``)."),
 }
 
 _LIMIT = Param(
@@ -808,6 +859,110 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        "/templates",
+        "listTemplates",
+        "Templates of the caller's organizations that chats may use (administrators: all, "
+        "with allowlisted)",
+        "workspaces",
+        response=array(ref("Template")),
+        errors={500: "Stored template allowlist is corrupt."},
+    ),
+    Operation(
+        "get",
+        "/templates/{template_id}",
+        "getTemplate",
+        "A template with its active version's parameters, presets and agents",
+        "workspaces",
+        response=ref("TemplateDetail"),
+        errors={404: "Template not found (or not allowlisted, or of another organization)."},
+    ),
+    Operation(
+        "get",
+        "/workspaces",
+        "listWorkspaces",
+        "The caller's workspaces with their latest build, most recently updated first",
+        "workspaces",
+        response=array(ref("Workspace")),
+    ),
+    Operation(
+        "post",
+        "/workspaces",
+        "createWorkspace",
+        "Create a workspace; its first start build runs in the background",
+        "workspaces",
+        status=201,
+        response=ref("Workspace"),
+        request="CreateWorkspaceRequest",
+        errors={
+            400: "Invalid name or parameter values (with validations); unknown preset; the "
+            "template is not on the allowlist.",
+            404: "Template not found.",
+            409: "The workspace name (or its folder) is taken.",
+        },
+    ),
+    Operation(
+        "get",
+        "/workspaces/{workspace_id}",
+        "getWorkspace",
+        "A workspace with its latest build, job and agents (deleted ones too)",
+        "workspaces",
+        response=ref("Workspace"),
+        errors={404: "Workspace not found (also when another user owns it)."},
+    ),
+    Operation(
+        "post",
+        "/workspaces/{workspace_id}/builds",
+        "createWorkspaceBuild",
+        "Start, stop or delete a workspace; the build runs in the background",
+        "workspaces",
+        status=201,
+        response=ref("WorkspaceBuild"),
+        request="CreateWorkspaceBuildRequest",
+        errors={
+            400: "Invalid transition or parameter values (with validations).",
+            404: "Workspace not found.",
+            409: "A build is in progress; the workspace is deleted, already running or "
+            "already stopped.",
+        },
+        description="A start that does not fit the owner's quota fails its job with "
+        f"error_code {M.INSUFFICIENT_QUOTA}.",
+    ),
+    Operation(
+        "post",
+        "/workspaces/{workspace_id}/attach",
+        "attachWorkspaceKernel",
+        "Make a running kernel the external agent of a workspace",
+        "workspaces",
+        response=ref("WorkspaceAgent"),
+        request="AttachKernelRequest",
+        errors={
+            400: "No kernel_id; no such kernel; the workspace has no external agent.",
+            404: "Workspace not found.",
+            409: "The workspace is not running or was deleted.",
+        },
+    ),
+    Operation(
+        "get",
+        "/jobs/{job_id}/logs",
+        "getJobLogs",
+        "A build's logs; with follow=1 a WebSocket of ProvisionerJobLog frames",
+        "workspaces",
+        response=array(ref("ProvisionerJobLog")),
+        frame=ref("ProvisionerJobLog"),
+        query=(
+            Param("after", integer(minimum=0, default=0), "Only logs with a larger ID."),
+            Param(
+                "follow",
+                string(enum=["1", "true"]),
+                "Upgrade to a WebSocket: the logs so far, then each new one; closed with "
+                "1000 when the job has ended.",
+            ),
+        ),
+        errors={400: "Invalid after parameter.", 404: "Provisioner job not found."},
+        description="Without `follow`, a plain JSON answer. With `follow=1`: " + _WS_UPGRADE,
+    ),
+    Operation(
+        "get",
         "/info",
         "getInfo",
         "Version, features, default model and whether a real provider is configured",
@@ -851,6 +1006,7 @@ _TAGS = (
     ("streams", "WebSocket feeds (DESIGN §6)."),
     ("models", "Providers, model configs and the models a chat may use (reference §3.6)."),
     ("config", "Deployment and user settings (reference §3.5)."),
+    ("workspaces", "Templates, workspaces, builds, build logs and agents (DESIGN §9)."),
     ("server", "About this server."),
 )
 
@@ -894,6 +1050,8 @@ def _responses(op: Operation) -> dict[str, Schema]:
         errors[413] = ""
     errors.update(op.errors)
     out = {str(op.status): ok}
+    if op.frame is not None and op.status != 101:
+        out["101"] = {"description": _STATUS_TEXT[101]}
     for status in sorted(errors):
         detail = errors[status]
         if status == 403:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -46,10 +47,16 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
         raise NotImplementedError
 
+    async def plain_get(self) -> bool:
+        """Answer a plain (not upgrading) GET here instead; True when it did."""
+        return False
+
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
         try:
             await self.pre_get()
+            if await self.plain_get():
+                return
             self._sub, self._initial = await self._open_subscription()
         except E.ApiError as exc:
             self.set_status(exc.status)
@@ -116,9 +123,55 @@ class WatchSocket(_Socket):
         return await self.app.chats.open_watch(await self.actor()), []
 
 
+class JobLogsSocket(_Socket):
+    """``GET jobs/{id}/logs?after=N``: the build logs with ``id > after`` as a JSON array; with
+    ``follow=1`` a WebSocket that sends them one ``ProvisionerJobLog`` per frame, then each new
+    one, and closes with 1000 when the job has ended."""
+
+    single_event_frames = True
+
+    def _after(self) -> int:
+        raw = self.get_argument("after", "0") or "0"
+        if not raw.isdigit():
+            raise E.BadRequest("Invalid after parameter.")
+        return int(raw)
+
+    async def plain_get(self) -> bool:
+        if self.get_argument("follow", "") in ("1", "true"):
+            return False
+        logs = await self.app.workspaces.job_logs(
+            await self.actor(), self.path_args[0], self._after()
+        )
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps([entry.dump() for entry in logs]))
+        return True
+
+    async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
+        stops: list[Callable[[], None]] = []
+
+        def unsubscribe() -> None:
+            for stop in stops:
+                stop()
+
+        sub = Subscription(unsubscribe)
+        initial, stop = await self.app.workspaces.follow_job_logs(
+            await self.actor(),
+            self.path_args[0],
+            self._after(),
+            push=sub.push,
+            done=lambda: sub.close(1000, "job completed"),
+        )
+        if sub.closed:
+            stop()
+        else:
+            stops.append(stop)
+        return sub, initial
+
+
 def ws_handlers() -> list[tuple[str, type[Any]]]:
     base = "api/coderchat"
     return [
         (rf"{base}/chats/watch", WatchSocket),
         (rf"{base}/chats/([^/]+)/stream", ChatStreamSocket),
+        (rf"{base}/jobs/([^/]+)/logs", JobLogsSocket),
     ]

@@ -85,3 +85,18 @@ async def is_member(conn: Conn, organization_id: str, username: str) -> bool | N
         (organization_id, username),
     )
     return row is not None
+
+
+async def member_organizations(conn: Conn, username: str) -> list[str]:
+    """The ids of the organizations ``username`` belongs to (``*`` members admit everyone)."""
+    rows = await conn.fetchall(
+        "SELECT DISTINCT organization_id FROM organization_members WHERE username IN (?, '*')",
+        (username,),
+    )
+    return [r[0] for r in rows]
+
+
+async def organization_ids(conn: Conn) -> dict[str, str]:
+    """Organization name -> id."""
+    rows = await conn.fetchall("SELECT id, name FROM organizations")
+    return {r["name"]: r["id"] for r in rows}

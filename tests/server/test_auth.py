@@ -109,7 +109,7 @@ def test_every_handler_verb_is_enumerated() -> None:
     assert len(endpoints) == len(set(endpoints))
     assert ("POST", "api/coderchat/chats") in endpoints
     assert {verb for verb, _ in endpoints} == {"GET", "POST", "PUT", "PATCH", "DELETE"}
-    assert len(ws_endpoints()) == 2
+    assert len(ws_endpoints()) == 3
 
 
 async def test_rest_endpoints_refuse_requests_without_credentials(
