@@ -36,6 +36,7 @@ from .tools.base import ToolRegistry
 from .tools.workspaces import WORKSPACES_SERVICE, workspace_tools
 from .workspaces.quota import parse_groups
 from .workspaces.service import WorkspaceService
+from .workspaces.templates import template_id_for
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,8 @@ class CoderChatApp(ExtensionApp):
             self.db, self.secrets, configured=configured, extra_providers=extra
         )
         register_adapters(self.catalog)
-        self.demo = DemoProvider()
+        # The demo's agent session builds from the blank Python template (a built-in).
+        self.demo = DemoProvider(template_id_for(store_configs.DEFAULT_ORGANIZATION, "python"))
         self.catalog.factories["demo"] = self.demo.make_model
         self.pubsub.subscribe(
             "config",

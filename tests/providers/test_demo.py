@@ -38,7 +38,10 @@ async def test_a_fresh_install_defaults_to_the_labelled_offline_demo_model(api: 
     assert info["default_model"]["provider"] == "demo"
 
 
-async def test_the_demo_model_answers_offline_with_provider_guidance(api: Any, app: Any) -> None:
+async def test_without_workspace_tools_the_demo_model_answers_with_provider_guidance(
+    api: Any, app: Any
+) -> None:
+    app.tools.unregister("create_workspace")
     chat = await api.ok("POST", "chats", {"content": "hello there"})
     done = await api.wait_status(chat["id"], "waiting", "error")
     assert done["status"] == "waiting", done.get("last_error")
@@ -51,6 +54,37 @@ async def test_the_demo_model_answers_offline_with_provider_guidance(api: Any, a
     (request,) = [r for r in app.demo.server.requests if r.path == "/v1/messages"]
     assert request.json["model"] == DEMO_MODEL
     assert request.json["messages"][-1]["content"][-1]["text"].endswith("hello there")
+
+
+async def test_the_demo_model_runs_a_real_agent_session_in_a_new_workspace(
+    api: Any, app: Any
+) -> None:
+    chat = await api.ok("POST", "chats", {"content": "show me what you can do"})
+    done = await api.wait_status(chat["id"], "waiting", "error", timeout=90)
+    assert done["status"] == "waiting", done.get("last_error")
+    assert done["workspace_id"]
+    messages = await api.messages(chat["id"])
+    roles = [m["role"] for m in messages]
+    assert roles == ["user"] + ["assistant", "tool"] * 3 + ["assistant"]
+    results = {
+        part["tool_name"]: part
+        for m in messages
+        if m["role"] == "tool"
+        for part in m["content"]
+        if part["type"] == "tool-result"
+    }
+    assert set(results) == {"create_workspace", "write_file", "execute"}
+    assert not any(r.get("is_error") for r in results.values()), results
+    assert results["create_workspace"]["result"]["created"] is True
+    output = results["execute"]["result"]
+    assert output["exit_code"] == 0
+    assert "Hello from Python" in output["output"]
+    assert "Squares: [1, 4, 9, 16, 25]" in output["output"]
+    final = messages[-1]["content"][-1]["text"]
+    assert "real agent session" in final
+    assert "ANTHROPIC_API_KEY" in final
+    workspace = await api.ok("GET", f"workspaces/{done['workspace_id']}")
+    await api.ok("POST", f"workspaces/{workspace['id']}/builds", {"transition": "stop"})
 
 
 async def test_adding_a_provider_seeds_its_known_models_and_takes_over_the_default(
