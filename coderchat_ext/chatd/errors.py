@@ -353,8 +353,10 @@ def _normalize(c: Classification) -> Classification:
     e = c.error
     provider = _normalize_provider(e.provider) or None
     status_code = e.status_code or None
-    detail = _truncate_detail(e.detail or "") or None
-    message = e.message.strip() or _terminal_message(e.kind, provider, e.retryable, status_code)
+    detail = _truncate_detail(redact_secrets(e.detail or "")) or None
+    message = redact_secrets(e.message.strip()) or _terminal_message(
+        e.kind, provider, e.retryable, status_code
+    )
     retry_after = c.retry_after if c.retry_after is not None and c.retry_after > 0 else None
     return Classification(
         ChatError(
@@ -388,6 +390,23 @@ def _build(
         status_code=status_code,
     )
     return _normalize(Classification(error, facts.retry_after))
+
+
+_SECRET_PATTERNS = (
+    # Provider API keys (Anthropic sk-ant-…, OpenAI sk-…/sk-proj-…, OpenRouter sk-or-…), Google
+    # API keys, and bearer tokens: a provider may quote the key it rejected in its error body.
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{8,}=*"),
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with anything shaped like an API key or bearer token replaced by
+    ``[redacted]``; errors reach clients and logs, keys never may."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    return text
 
 
 def _truncate_detail(detail: str) -> str:

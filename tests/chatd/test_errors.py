@@ -25,6 +25,7 @@ from coderchat_ext.chatd.errors import (
     Classification,
     ClassifiedError,
     classify,
+    redact_secrets,
     retry_message,
     with_provider,
 )
@@ -1455,3 +1456,16 @@ def test_importing_errors_imports_no_provider_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_keys_quoted_in_a_provider_error_are_redacted() -> None:
+    body = {"error": {"message": "Incorrect API key provided: sk-proj-abcdef123456789."}}
+    err = openai.AuthenticationError(
+        "Error code: 401 - Incorrect API key provided: sk-proj-abcdef123456789.",
+        response=httpx2.Response(401, request=httpx2.Request("POST", "https://api.openai.com")),
+        body=body,
+    )
+    classified = classify(err, provider="openai").error
+    assert "sk-proj" not in str(classified.model_dump())
+    assert classified.detail == "Incorrect API key provided: [redacted]."
+    assert redact_secrets("Authorization: Bearer abc.def-123456") == "Authorization: [redacted]"

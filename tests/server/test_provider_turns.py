@@ -252,3 +252,37 @@ async def test_multi_step_tool_turn_sends_chat_completions_tool_messages(
     assert "ping" in str(tool["content"])
     # A custom base URL never receives the default OpenAI key.
     assert "sk-openai-test" not in str(second.headers)
+
+
+async def test_no_endpoint_error_or_log_line_contains_a_provider_key(
+    api: Any, app: Any, fake: FakeProviderServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "sk-live-0123456789abcdefSECRET"
+    created = await api.ok(
+        "POST",
+        "providers",
+        {"provider": "openai", "api_key": secret, "base_url": fake.openai_base_url},
+    )
+    fake.push(
+        {
+            "status": 401,
+            "error": {
+                "message": f"Incorrect API key provided: {secret}.",
+                "code": "invalid_api_key",
+            },
+        }
+    )
+    chat, _ = await run_turn(api, "openai")
+    assert chat["status"] == "error"
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {secret}"
+    seen = [
+        created,
+        chat,
+        await api.ok("GET", "providers"),
+        await api.ok("GET", "models"),
+        await api.ok("GET", "model-configs"),
+        await api.ok("GET", "info"),
+        await api.ok("GET", f"chats/{chat['id']}/messages"),
+    ]
+    assert secret not in str(seen)
+    assert secret not in caplog.text
