@@ -15,32 +15,15 @@ from typing import Any
 import pytest
 
 from coderchat_ext.models import Chat
-from coderchat_ext.tools._agent import REUSE_WORKSPACE, WORKSPACES_SERVICE
+from coderchat_ext.tools._agent import REUSE_WORKSPACE
 from coderchat_ext.tools.agent import agent_tools
 from coderchat_ext.tools.base import ToolContext
 from coderchat_ext.workspaces.agents import (
     AGENT_DISCONNECTED,
     NO_WORKSPACE,
-    AgentManager,
+    RESOLVER_SERVICE,
     AgentUnavailable,
-    FixedAgentResolver,
 )
-
-AGENT = "agent-1"
-
-
-@pytest.fixture
-def agent(app: Any, jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
-    """A kernel agent bound to every chat, with the agent tools registered."""
-    manager = AgentManager(jp_serverapp.kernel_manager, poll_interval=0.1)
-    jp_asyncio_loop.run_until_complete(manager.start(AGENT, kernel_name="python3", path=""))
-    for tool in agent_tools():
-        app.tools.register(tool)
-    app.daemon.services[WORKSPACES_SERVICE] = FixedAgentResolver(manager.handle(AGENT))
-    yield manager
-    app.daemon.services.pop(WORKSPACES_SERVICE, None)
-    jp_asyncio_loop.run_until_complete(manager.shutdown(AGENT))
-    jp_asyncio_loop.run_until_complete(manager.close())
 
 
 def calls(*specs: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
@@ -108,7 +91,7 @@ async def start_chat(api: Any, text: str) -> str:
 
 
 async def test_execute_streams_output_to_the_tool_card_and_returns_the_result(
-    api: Any, scripted: Any, agent: Any, open_stream: Any
+    api: Any, scripted: Any, kernel_agent: Any, open_stream: Any
 ) -> None:
     scripted.push(calls(("run", "execute", {"command": "echo one; sleep 0.3; echo two"})))
     scripted.push({"text": "ran it"})
@@ -124,7 +107,7 @@ async def test_execute_streams_output_to_the_tool_card_and_returns_the_result(
 
 
 async def test_file_tools_write_edit_and_read_in_the_workspace(
-    api: Any, scripted: Any, agent: Any, jp_root_dir: Path
+    api: Any, scripted: Any, kernel_agent: Any, jp_root_dir: Path
 ) -> None:
     scripted.push(calls(("w", "write_file", {"path": "notes/a.txt", "content": "alpha\nbeta\n"})))
     scripted.push(
@@ -157,7 +140,7 @@ async def test_file_tools_write_edit_and_read_in_the_workspace(
 
 
 async def test_failed_operations_are_text_errors_for_the_model(
-    api: Any, scripted: Any, agent: Any
+    api: Any, scripted: Any, kernel_agent: Any
 ) -> None:
     scripted.push(
         calls(
@@ -184,7 +167,7 @@ async def test_failed_operations_are_text_errors_for_the_model(
 
 
 async def test_background_process_lifecycle_through_the_tools(
-    api: Any, scripted: Any, agent: Any
+    api: Any, scripted: Any, kernel_agent: Any
 ) -> None:
     scripted.push(calls(("bg", "execute", {"command": "sleep 30 &"})))
     chat_id = await start_chat(api, "start a server")
@@ -217,9 +200,11 @@ async def test_background_process_lifecycle_through_the_tools(
 
 
 async def test_a_kernel_killed_during_a_tool_call_gives_an_error_and_the_chat_goes_on(
-    api: Any, scripted: Any, agent: Any, open_stream: Any, jp_serverapp: Any
+    api: Any, scripted: Any, kernel_agent: Any, open_stream: Any, jp_serverapp: Any
 ) -> None:
-    kernel = jp_serverapp.kernel_manager.get_kernel(agent.kernel_id(AGENT))
+    kernel = jp_serverapp.kernel_manager.get_kernel(
+        kernel_agent.manager.kernel_id(kernel_agent.agent_id)
+    )
     kernel.stop_restarter()
     scripted.push(calls(("run", "execute", {"command": "echo started; sleep 60", "timeout": "2m"})))
     scripted.push({"text": "the workspace went away"})
@@ -233,11 +218,11 @@ async def test_a_kernel_killed_during_a_tool_call_gives_an_error_and_the_chat_go
     assert (result["result"], result["is_error"]) == (AGENT_DISCONNECTED, True)
     assert messages[-1]["role"] == "assistant"
     assert messages[-1]["content"][0]["text"] == "the workspace went away"
-    assert agent.status(AGENT) == "disconnected"
+    assert kernel_agent.status == "disconnected"
 
 
 async def test_interrupting_the_chat_kills_the_running_command(
-    api: Any, scripted: Any, agent: Any, open_stream: Any
+    api: Any, scripted: Any, kernel_agent: Any, open_stream: Any
 ) -> None:
     scripted.push(calls(("run", "execute", {"command": "echo started; sleep 60", "timeout": "2m"})))
     chat_id = await start_chat(api, "long job")
@@ -247,7 +232,7 @@ async def test_interrupting_the_chat_kills_the_running_command(
     await api.wait_status(chat_id, "waiting")
     deadline = time.monotonic() + 10
     while True:
-        listing = await agent.call(AGENT, "process_list", {})
+        listing = await kernel_agent.call("process_list", {})
         if not any(p["running"] for p in listing["processes"]):
             break
         assert time.monotonic() < deadline, "the command is still running"
@@ -271,7 +256,7 @@ class Unreachable:
 
 @pytest.mark.parametrize(
     ("services", "error"),
-    [({}, NO_WORKSPACE), ({WORKSPACES_SERVICE: Unreachable()}, AGENT_DISCONNECTED)],
+    [({}, NO_WORKSPACE), ({RESOLVER_SERVICE: Unreachable()}, AGENT_DISCONNECTED)],
 )
 async def test_every_agent_tool_reports_connection_errors_as_text_errors(
     services: dict[str, Any], error: str
