@@ -485,11 +485,12 @@ class ChatDaemon:
             messages = await store_messages.insert_messages(
                 conn, chat.id, [NewMessage(role="user", content=parts, visibility="user")]
             )
+            stripped = [p.strip_internal() for p in parts]
             await store_chats.update_chat(
-                conn,
-                chat.id,
-                last_injected_context=[p.strip_internal().dump() for p in parts],
+                conn, chat.id, last_injected_context=[p.dump() for p in stripped]
             )
+        # This turn's tools see it too (the skill tools are offered only when there are skills).
+        chat.last_injected_context = stripped
         self.publish_messages(chat.id, messages)
         return parts
 

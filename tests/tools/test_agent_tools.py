@@ -140,8 +140,11 @@ async def test_file_tools_write_edit_and_read_in_the_workspace(
 
 
 async def test_failed_operations_are_text_errors_for_the_model(
-    api: Any, scripted: Any, kernel_agent: Any
+    api: Any, scripted: Any, kernel_agent: Any, jp_root_dir: Path
 ) -> None:
+    skill = jp_root_dir / ".agents" / "skills" / "x"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: x\n---\n")
     scripted.push(
         calls(
             ("missing", "read_file", {"path": "nope.txt"}),
@@ -237,6 +240,27 @@ async def test_interrupting_the_chat_kills_the_running_command(
             break
         assert time.monotonic() < deadline, "the command is still running"
         await asyncio.sleep(0.05)
+
+
+async def test_skill_tools_are_offered_only_when_the_workspace_has_skills(
+    api: Any, scripted: Any, kernel_agent: Any, jp_root_dir: Path
+) -> None:
+    def offered() -> set[str]:
+        return {t.name for t in scripted.requests[-1].tools}
+
+    chat_id = await start_chat(api, "hi")
+    await api.wait_status(chat_id, "waiting", timeout=30)
+    assert "read_file" in offered()
+    assert not offered() & {"read_skill", "read_skill_file"}
+    skill = jp_root_dir / ".agents" / "skills" / "lint"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: lint\n---\nRun ruff.\n")
+    scripted.push(calls(("s", "read_skill", {"name": "lint"})))
+    await api.ok("POST", f"chats/{chat_id}/messages", {"content": [{"type": "text", "text": "go"}]})
+    await api.wait_status(chat_id, "waiting", timeout=30)
+    assert {"read_skill", "read_skill_file"} <= offered()
+    result = tool_results(await api.messages(chat_id))["s"]["result"]
+    assert (result["name"], result["body"], result["files"]) == ("lint", "Run ruff.\n", [])
 
 
 # --- connection errors (no model needed) ---------------------------------------------------------
