@@ -126,3 +126,30 @@ class Api:
 @pytest.fixture
 def api(jp_fetch: Any, app: Any) -> Api:
     return Api(jp_fetch)
+
+
+@pytest.fixture
+def kernel_agent(app: Any, jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """A real kernel agent (``python3``, in the server's root folder) bound to every chat of
+    the test server, with the agent tools registered. Yields its ``AgentHandle``."""
+    from coderchat_ext.tools.agent import agent_tools
+    from coderchat_ext.workspaces.agents import (
+        RESOLVER_SERVICE,
+        AgentManager,
+        FixedAgentResolver,
+    )
+
+    manager = AgentManager(jp_serverapp.kernel_manager, poll_interval=0.1)
+    jp_asyncio_loop.run_until_complete(
+        manager.start(KERNEL_AGENT_ID, kernel_name="python3", path="")
+    )
+    for tool in agent_tools():
+        app.tools.register(tool)
+    app.daemon.services[RESOLVER_SERVICE] = FixedAgentResolver(manager.handle(KERNEL_AGENT_ID))
+    yield manager.handle(KERNEL_AGENT_ID)
+    app.daemon.services.pop(RESOLVER_SERVICE, None)
+    jp_asyncio_loop.run_until_complete(manager.shutdown(KERNEL_AGENT_ID))
+    jp_asyncio_loop.run_until_complete(manager.close())
+
+
+KERNEL_AGENT_ID = "kernel-agent"

@@ -39,9 +39,11 @@ from ..store import configs as store_configs
 from ..store import messages as store_messages
 from ..store import models_config as store_models
 from ..store.db import Conn
-from ..store.messages import NewMessage
+from ..store.messages import NewMessage, dump_parts
 from ..tools.base import ToolContext, ToolRegistry
+from ..workspaces.agents import RESOLVER_SERVICE
 from . import prompt
+from .context import ContextUnavailable, read_context
 from .errors import Classification, ClassifiedError, retry_message
 from .loop import (
     MAX_STEPS,
@@ -394,6 +396,7 @@ class ChatDaemon:
         system = []
         if chat.parent_chat_id:
             system.append(prompt.SUBAGENT_INSTRUCTION)
+        system += prompt.context_blocks(await self._workspace_context(chat))
         if custom and custom.strip():
             system.append(prompt.user_instructions(custom.strip()))
         active = {t.name: t for t in self.tools.active(chat)}
@@ -458,6 +461,38 @@ class ChatDaemon:
             startup_timeout=self.config.startup_timeout,
             sleep=self.config.retry_sleep,
         )
+
+    async def _workspace_context(self, chat: Chat) -> list[ChatMessagePart]:
+        """This turn's workspace context (reference §8.3): read from the chat's agent and, when
+        it changed, stored as a user-visible message (the prompt gets it as system blocks,
+        not from history) and as the chat's ``last_injected_context``; the last stored one
+        when the agent cannot be read; nothing without a workspace."""
+        resolver = self.services.get(RESOLVER_SERVICE)
+        if resolver is None:
+            return []
+        try:
+            parts = await read_context(resolver, chat)
+        except ContextUnavailable as exc:
+            log.info("chat %s: workspace context from the last turn (%s)", chat.id, exc)
+            async with self.db.read() as conn:
+                return await store_messages.latest_context(conn, chat.id) or []
+        if parts is None:
+            return []
+        async with self.db.tx() as conn:
+            previous = await store_messages.latest_context(conn, chat.id)
+            if previous is not None and dump_parts(previous) == dump_parts(parts):
+                return parts
+            messages = await store_messages.insert_messages(
+                conn, chat.id, [NewMessage(role="user", content=parts, visibility="user")]
+            )
+            stripped = [p.strip_internal() for p in parts]
+            await store_chats.update_chat(
+                conn, chat.id, last_injected_context=[p.dump() for p in stripped]
+            )
+        # This turn's tools see it too (the skill tools are offered only when there are skills).
+        chat.last_injected_context = stripped
+        self.publish_messages(chat.id, messages)
+        return parts
 
     async def _persist_step(
         self, chat: Chat, config: ChatModelConfig, record: StepRecord, interrupted: bool

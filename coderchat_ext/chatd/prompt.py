@@ -4,8 +4,8 @@ At creation a chat gets, in one transaction and in this order: the deployment sy
 (default prompt and/or the admin's custom prompt), the chat's own ``system_prompt``, the
 workspace-awareness note (all role ``system``, visibility ``model``), then the user message.
 Each turn then puts per-turn system blocks before the history: the subagent instruction
-(children), workspace instructions and the skills index (workspaces issue), and the user's
-custom prompt in ``<user-instructions>``.
+(children), the workspace's instruction files and skills index (:func:`context_blocks`), and
+the user's custom prompt in ``<user-instructions>``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ NO_WORKSPACE_NOTE = (
     "answer."
 )
 
+SKILLS_INDEX_INTRO = (
+    "Use read_skill to load a skill's full instructions before following them.\n"
+    "Use read_skill_file to read supporting files referenced by a workspace skill."
+)
+"""The first lines of the ``<available-skills>`` block (reference §8.3)."""
+
 MAX_PROMPT_BYTES = 131_072
 """Deployment and user custom prompts (reference §3.5)."""
 MAX_CHAT_SYSTEM_PROMPT_CHARS = 10_000
@@ -76,6 +82,48 @@ def deployment_system_prompt(custom: str | None, include_default: bool | None) -
 
 def workspace_note(has_workspace: bool) -> str:
     return WORKSPACE_ATTACHED_NOTE if has_workspace else NO_WORKSPACE_NOTE
+
+
+def context_blocks(parts: list[ChatMessagePart]) -> list[str]:
+    """The system blocks of a workspace's context parts (reference §8.3): the instruction
+    files, stamped with the agent's OS and folder, then the ``<available-skills>`` index.
+    Blank markers render nothing."""
+    blocks = []
+    files = [p for p in parts if p.type == "context-file" and (p.context_file_content or "")]
+    if files:
+        first = files[0]
+        where = ", ".join(
+            x
+            for x in (
+                f"operating system: {first.context_file_os}" if first.context_file_os else "",
+                f"folder: {first.context_file_directory}" if first.context_file_directory else "",
+            )
+            if x
+        )
+        lines = [
+            "Instructions from the workspace's instruction files"
+            + (f" ({where})" if where else "")
+            + ". Follow them when you work in the workspace."
+        ]
+        for f in files:
+            truncated = ' truncated="true"' if f.context_file_truncated else ""
+            lines.append(
+                f'<context-file path="{f.context_file_path or ""}"{truncated}>\n'
+                f"{sanitize_prompt(f.context_file_content or '')}\n</context-file>"
+            )
+        blocks.append("\n\n".join(lines))
+    skills = [p for p in parts if p.type == "skill" and p.skill_name]
+    if skills:
+        index = [
+            f"- {s.skill_name}: {s.skill_description}"
+            if s.skill_description
+            else f"- {s.skill_name}"
+            for s in skills
+        ]
+        blocks.append(
+            "\n".join(["<available-skills>", SKILLS_INDEX_INTRO, "", *index, "</available-skills>"])
+        )
+    return blocks
 
 
 def user_instructions(custom_prompt: str) -> str:

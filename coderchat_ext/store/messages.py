@@ -220,6 +220,18 @@ async def last_assistant(conn: Conn, chat_id: str) -> ChatMessage | None:
     return None if row is None else message_from_row(row)
 
 
+async def latest_context(conn: Conn, chat_id: str) -> list[ChatMessagePart] | None:
+    """The parts of the chat's newest workspace-context message (``context-file`` and
+    ``skill`` parts, reference §8.3); None when there is none."""
+    row = await conn.fetchone(
+        "SELECT content FROM chat_messages WHERE chat_id = ? AND deleted = 0 AND role = 'user'"
+        """ AND (content LIKE '%"type":"context-file"%' OR content LIKE '%"type":"skill"%')"""
+        " ORDER BY id DESC LIMIT 1",
+        (chat_id,),
+    )
+    return None if row is None else load_parts(row["content"])
+
+
 async def messages_after(conn: Conn, chat_id: str, message_id: int) -> list[ChatMessage]:
     rows = await conn.fetchall(
         "SELECT * FROM chat_messages WHERE chat_id = ? AND deleted = 0 AND id > ? ORDER BY id",

@@ -13,11 +13,14 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from ..workspaces.agents import NO_WORKSPACE, AgentError, AgentHandle, AgentUnavailable
+from ..workspaces.agents import (
+    NO_WORKSPACE,
+    RESOLVER_SERVICE,
+    AgentError,
+    AgentHandle,
+    AgentUnavailable,
+)
 from .base import Tool, ToolContext, ToolResult
-
-WORKSPACES_SERVICE = "workspaces"
-"""The key of the agent resolver (the workspace service) in ``ToolContext.services``."""
 
 REUSE_WORKSPACE = (
     "It runs in the chat's workspace; reuse it, and create a workspace only when the chat has "
@@ -27,7 +30,7 @@ REUSE_WORKSPACE = (
 
 async def chat_agent(ctx: ToolContext) -> AgentHandle | ToolResult:
     """The chat's agent, or the text error that says why there is none."""
-    resolver = ctx.services.get(WORKSPACES_SERVICE)
+    resolver = ctx.services.get(RESOLVER_SERVICE)
     if resolver is None:
         return ToolResult(NO_WORKSPACE, is_error=True)
     try:

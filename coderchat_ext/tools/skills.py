@@ -7,16 +7,25 @@ from typing import Any
 
 from pydantic import Field
 
+from ..models import Chat
 from ..workspaces import agent_runtime
 from ._agent import AgentTool
 from .base import ToolArgs
+
+
+class _SkillTool(AgentTool):
+    """Offered only when the chat's workspace has skills (reference §7, tool order): its
+    injected context (``last_injected_context``, reference §8.3) lists at least one."""
+
+    def is_active(self, chat: Chat) -> bool:
+        return any(p.type == "skill" for p in chat.last_injected_context or [])
 
 
 class ReadSkillArgs(ToolArgs):
     name: str = Field(description="The name of the skill to read.")
 
 
-class ReadSkillTool(AgentTool):
+class ReadSkillTool(_SkillTool):
     name = "read_skill"
     op = "read_skill"
     description = (
@@ -37,7 +46,7 @@ class ReadSkillFileArgs(ToolArgs):
     )
 
 
-class ReadSkillFileTool(AgentTool):
+class ReadSkillFileTool(_SkillTool):
     name = "read_skill_file"
     op = "read_skill_file"
     description = (

@@ -51,6 +51,10 @@ RUNTIME_MODULE = "_coderchat_agent_runtime"
 
 AgentStatus = Literal["connecting", "connected", "disconnected", "timeout"]
 
+RESOLVER_SERVICE = "workspaces"
+"""The key of the :class:`AgentResolver` (the workspace service) in the daemon's services and
+``ToolContext.services``."""
+
 # Connection errors, text errors of reference §7.
 NO_WORKSPACE = (
     "no workspace is associated with this chat. Use the create_workspace tool to create one"

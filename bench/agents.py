@@ -1,0 +1,192 @@
+"""Kernel agent benchmarks (not run by the test suite).
+
+    python bench/agents.py [--reads 200] [--parallel 8] [--seconds 1]
+
+Starts ipykernel ``python3`` kernels through jupyter_server's ``AsyncMappingKernelManager``
+(the class the server uses) in a temporary root folder and measures, through
+:class:`~coderchat_ext.workspaces.agents.AgentManager`:
+
+- ``read_file`` round trip: one call after another on a connected agent, p50/p99;
+- ``--parallel`` concurrent ``execute("sleep <seconds>")`` calls, wall time, on a kernel with
+  subshells and with the serial fallback (``use_subshells=False``);
+- kernel start to a connected agent (start + runtime injection).
+
+Each benchmark is an ``async def bench_<name>(km, args) -> list[Row]`` listed in
+:data:`BENCHMARKS`; add one there (e.g. ``create_workspace`` to a connected agent) and it
+shows in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+from coderchat_ext.workspaces.agents import AgentManager
+
+
+@dataclass
+class Row:
+    name: str
+    n: int
+    p50_ms: float | None
+    p99_ms: float | None
+    total_s: float
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Linear-interpolated percentile ``q`` (0..100) of ``samples``."""
+    ordered = sorted(samples)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+async def started_agent(km: Any, **options: Any) -> tuple[AgentManager, float]:
+    manager = AgentManager(km, **options)
+    began = time.perf_counter()
+    await manager.start("bench", kernel_name="python3", path="")
+    return manager, time.perf_counter() - began
+
+
+async def stop(manager: AgentManager) -> None:
+    await manager.shutdown("bench")
+    await manager.close()
+
+
+async def bench_start(km: Any, args: argparse.Namespace) -> list[Row]:
+    samples = []
+    for _ in range(args.starts):
+        manager, seconds = await started_agent(km)
+        samples.append(seconds * 1000)
+        await stop(manager)
+    return [
+        Row(
+            "kernel start → connected agent",
+            len(samples),
+            statistics.median(samples),
+            percentile(samples, 99),
+            sum(samples) / 1000,
+        )
+    ]
+
+
+async def bench_read_file(km: Any, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for subshells in (True, False):
+        manager, _ = await started_agent(km, use_subshells=subshells)
+        try:
+            await manager.call("bench", "write_file", {"path": "bench.txt", "content": "x\n" * 200})
+            for _ in range(10):  # warm up
+                await manager.call("bench", "read_file", {"path": "bench.txt"})
+            samples = []
+            began = time.perf_counter()
+            for _ in range(args.reads):
+                t0 = time.perf_counter()
+                await manager.call("bench", "read_file", {"path": "bench.txt"})
+                samples.append((time.perf_counter() - t0) * 1000)
+            total = time.perf_counter() - began
+        finally:
+            await stop(manager)
+        mode = "subshells" if subshells else "serial"
+        rows.append(
+            Row(
+                f"read_file round trip ({mode})",
+                len(samples),
+                statistics.median(samples),
+                percentile(samples, 99),
+                total,
+            )
+        )
+    return rows
+
+
+async def bench_parallel_commands(km: Any, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    command = {"command": f"sleep {args.seconds}", "timeout": f"{args.seconds * 20}s"}
+    for subshells in (True, False):
+        manager, _ = await started_agent(km, use_subshells=subshells)
+        try:
+            await manager.call("bench", "execute", {"command": "true"})
+            began = time.perf_counter()
+            results = await asyncio.gather(
+                *[
+                    manager.call("bench", "execute", command, timeout=args.seconds * 40)
+                    for _ in range(args.parallel)
+                ]
+            )
+            total = time.perf_counter() - began
+        finally:
+            await stop(manager)
+        assert all(r["success"] for r in results), results
+        mode = "subshells" if subshells else "serial"
+        rows.append(
+            Row(
+                f"{args.parallel} parallel `sleep {args.seconds:g}` ({mode})",
+                args.parallel,
+                None,
+                None,
+                total,
+            )
+        )
+    return rows
+
+
+BENCHMARKS: list[Callable[[Any, argparse.Namespace], Awaitable[list[Row]]]] = [
+    bench_start,
+    bench_read_file,
+    bench_parallel_commands,
+]
+
+
+def table(rows: list[Row]) -> str:
+    def ms(value: float | None) -> str:
+        return "" if value is None else f"{value:.2f}"
+
+    lines = [
+        "| benchmark | n | p50 ms | p99 ms | total s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.name} | {r.n} | {ms(r.p50_ms)} | {ms(r.p99_ms)} | {r.total_s:.2f} |" for r in rows
+    ]
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="coderchat-bench-") as root:
+        km = AsyncMappingKernelManager(root_dir=root)
+        rows: list[Row] = []
+        try:
+            for bench in BENCHMARKS:
+                rows += await bench(km, args)
+        finally:
+            await km.shutdown_all()
+    print(table(rows))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reads", type=int, default=200, help="read_file calls (default 200)")
+    parser.add_argument("--parallel", type=int, default=8, help="parallel commands (default 8)")
+    parser.add_argument("--seconds", type=float, default=1.0, help="command length (default 1)")
+    parser.add_argument("--starts", type=int, default=5, help="kernel starts (default 5)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
