@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import Field
 
 from ..models import Chat
+from ..workspaces.agents import RESOLVER_SERVICE as WORKSPACES_SERVICE
 from ..workspaces.service import ToolFailure, WorkspaceService
-from ._agent import WORKSPACES_SERVICE
 from .base import Tool, ToolArgs, ToolContext, ToolResult
 
 __all__ = ["WORKSPACES_SERVICE", "workspace_tools"]
