@@ -1,6 +1,6 @@
 """Kernel agent benchmarks (not run by the test suite).
 
-    python bench/agents.py [--reads 200] [--parallel 8] [--seconds 1]
+    python bench/agents.py [--reads 200] [--parallel 8] [--seconds 1] [--starts 5]
 
 Starts ipykernel ``python3`` kernels through jupyter_server's ``AsyncMappingKernelManager``
 (the class the server uses) in a temporary root folder and measures, through
@@ -9,11 +9,12 @@ Starts ipykernel ``python3`` kernels through jupyter_server's ``AsyncMappingKern
 - ``read_file`` round trip: one call after another on a connected agent, p50/p99;
 - ``--parallel`` concurrent ``execute("sleep <seconds>")`` calls, wall time, on a kernel with
   subshells and with the serial fallback (``use_subshells=False``);
-- kernel start to a connected agent (start + runtime injection).
+- kernel start to a connected agent (start + runtime injection);
+- ``POST workspaces`` (what ``create_workspace`` does) to a connected agent for the blank
+  ``python`` template, on a real ``jupyter server`` subprocess.
 
 Each benchmark is an ``async def bench_<name>(km, args) -> list[Row]`` listed in
-:data:`BENCHMARKS`; add one there (e.g. ``create_workspace`` to a connected agent) and it
-shows in the table.
+:data:`BENCHMARKS`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
@@ -146,8 +148,58 @@ async def bench_parallel_commands(km: Any, args: argparse.Namespace) -> list[Row
     return rows
 
 
+async def bench_create_workspace(km: Any, args: argparse.Namespace) -> list[Row]:
+    """``POST workspaces`` for the blank ``python`` template on a real ``jupyter server`` (the
+    one ``bench/turns.py`` starts) until its agent is ``connected``, polling every 10 ms: the
+    path ``create_workspace`` takes (quota, folder, kernel, runtime, files, ``init``)."""
+    import httpx
+    import turns
+
+    from coderchat_ext.workspaces.templates import template_id_for
+
+    opts = turns.parse_args(["--chats", "1"])
+    server = turns.Server(opts, 1)
+    samples = []
+    try:
+        await server.start()
+        async with httpx.AsyncClient(
+            base_url=server.base_url + "api/coderchat/", headers=server.headers, timeout=60
+        ) as client:
+            for index in range(args.starts):
+                began = time.perf_counter()
+                response = await client.post(
+                    "workspaces",
+                    json={"template_id": template_id_for("default", "python"), "name": f"b{index}"},
+                )
+                response.raise_for_status()
+                workspace_id = response.json()["id"]
+                while True:
+                    workspace = (await client.get(f"workspaces/{workspace_id}")).json()
+                    agents = workspace["latest_build"]["agents"]
+                    if agents and all(a["status"] == "connected" for a in agents):
+                        break
+                    if workspace["latest_build"]["job"]["status"] == "failed":
+                        raise RuntimeError(f"build failed: {workspace['latest_build']}")
+                    await asyncio.sleep(0.01)
+                samples.append((time.perf_counter() - began) * 1000)
+                await client.post(f"workspaces/{workspace_id}/builds", json={"transition": "stop"})
+    finally:
+        await server.stop()
+        server.cleanup()
+    return [
+        Row(
+            "create_workspace (python template) → connected agent",
+            len(samples),
+            statistics.median(samples),
+            percentile(samples, 99),
+            sum(samples) / 1000,
+        )
+    ]
+
+
 BENCHMARKS: list[Callable[[Any, argparse.Namespace], Awaitable[list[Row]]]] = [
     bench_start,
+    bench_create_workspace,
     bench_read_file,
     bench_parallel_commands,
 ]
