@@ -245,7 +245,8 @@ class Chat:
 
     def info(self) -> ChatModel:
         """The chat as the server has it now (title, status, workspace, last error)."""
-        return call(self.client, "get_chat", self._require_id())  # type: ignore[no-any-return]
+        chat: ChatModel = call(self.client, "get_chat", self._require_id())
+        return chat
 
     @property
     def title(self) -> str:

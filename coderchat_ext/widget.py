@@ -93,7 +93,7 @@ class _RelayLoop:
             return cls._instance.loop
 
 
-class ChatWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class ChatWidget(anywidget.AnyWidget):
     """One chat (or, with ``chat_id=""``, a composer that creates one) rendered in a notebook.
 
     ``chat_id`` is synced both ways (the front end sets it when the user creates a chat);
