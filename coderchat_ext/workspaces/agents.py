@@ -620,12 +620,19 @@ class AgentManager:
     async def _handshake(self, agent: _Agent) -> dict[str, Any]:
         """``kernel_info_request`` until the kernel replies and its IOPub reaches us (a SUB
         socket misses what is published before it connected). Fails fast when the kernel
-        process dies meanwhile."""
+        process dies meanwhile.
+
+        Asked on the control channel first, which a kernel answers even while its main shell
+        runs a cell (an attached notebook kernel is busy running ``%chat attach`` itself), then
+        alternately on shell for kernels that only answer there."""
         deadline = time.monotonic() + self.connect_timeout
         kernel = self.kernel_manager.get_kernel(agent.kernel_id)
+        attempt = 0
         while True:
-            request = _Request("shell")
-            msg_id = self._send(agent, "shell", "kernel_info_request", {}, None, request)
+            channel = "control" if attempt % 2 == 0 else "shell"
+            attempt += 1
+            request = _Request(channel)
+            msg_id = self._send(agent, channel, "kernel_info_request", {}, None, request)
             try:
                 while not request.reply.done():
                     if time.monotonic() > deadline:
@@ -645,8 +652,13 @@ class AgentManager:
                 agent.waiters.pop(msg_id, None)
 
     async def _inject(self, agent: _Agent) -> None:
+        """Run the runtime's source in the kernel; on a subshell when the kernel has them, so a
+        main shell busy with a cell does not hold the injection up."""
         deadline = time.monotonic() + self.connect_timeout
-        exec_ = await self._run(agent, _inject_code(), None, None, deadline, None)
+        subshell = await self._take_subshell(agent, deadline) if agent.subshells else None
+        exec_ = await self._run(agent, _inject_code(), subshell, None, deadline, None)
+        if subshell is not None:
+            agent.free_subshells.append(subshell)
         agent.info = dict(_result(exec_) or {}, subshells=agent.subshells)
 
     async def _reinject(self, agent: _Agent) -> None:
