@@ -325,9 +325,9 @@ class ChatMagics(Magics):
 
     def _attach(self, args: list[str]) -> Any:
         """Bind this kernel as the external agent of the current chat's workspace (or of a
-        new workspace of an external template). The server connects to the kernel once the
-        current cell has finished (the kernel answers it then), so the attach completes in
-        the background and its display updates."""
+        new workspace of an external template). The server reaches the kernel on its control
+        channel and a subshell while this cell runs; the attach completes in the background and
+        its display updates."""
         if len(args) > 1:
             raise ChatError("usage: %chat attach [TEMPLATE]")
         client = default_client()
