@@ -122,16 +122,21 @@ def start_lab(tmp: Path, coderchat: dict[str, Any]) -> Lab:
         },
     }
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-    # No "receive Jupyter news?" toast over the screenshots.
+    # No "receive Jupyter news?" toast over the screenshots; window.jupyterapp lets a test
+    # run JupyterLab commands (run all cells) the way the menus do.
     (config_dir / "labconfig").mkdir()
     (config_dir / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+        json.dumps(
+            {
+                "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True},
+                "exposeAppInBrowser": True,
+            }
+        )
     )
     env = {
         k: v
         for k, v in os.environ.items()
-        if k
-        not in {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"}
+        if k not in {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"}
     }
     env.update(
         JUPYTER_CONFIG_DIR=str(config_dir),

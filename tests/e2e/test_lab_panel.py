@@ -139,9 +139,7 @@ def fake() -> Iterator[FakeProviderServer]:
 def test_provider_faults_show_a_retry_countdown_then_an_error_callout(
     lab_factory: Callable[[dict[str, Any]], Lab], fake: FakeProviderServer, browser: Browser
 ) -> None:
-    lab = lab_factory(
-        {"providers": {"anthropic": {"api_key": "sk-ant-e2e", "base_url": fake.url}}}
-    )
+    lab = lab_factory({"providers": {"anthropic": {"api_key": "sk-ant-e2e", "base_url": fake.url}}})
     open_lab(browser, lab)
     panel = open_chats_panel(browser)
     # A first turn that succeeds: its title request is spent, so the faults queued next go to
