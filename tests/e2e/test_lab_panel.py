@@ -18,15 +18,19 @@ from coderchat_ext.providers.fake import FakeProviderServer
 
 from .conftest import LABEXTENSION, Browser, Lab, open_chats_panel, open_lab
 
-# Records, in the page, whether a live (streaming) assistant message ever had text: the demo
-# streams in small chunks, so this sees the text grow before the final message replaces it.
-WATCH_STREAMING = """
+# Records, in the page, what passing states showed: the text of live (streaming) assistant
+# messages, which the final message replaces, and every countdown text of a retry callout.
+WATCH_PANEL = """
 () => {
   window.__ccStreamed = [];
+  window.__ccCountdowns = [];
   new MutationObserver(() => {
     for (const el of document.querySelectorAll("#coderchat-panel .cc-msg-live")) {
       const text = el.textContent.trim();
       if (text) window.__ccStreamed.push(text.length);
+    }
+    for (const el of document.querySelectorAll("#coderchat-panel .cc-countdown")) {
+      window.__ccCountdowns.push(el.textContent.trim());
     }
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }
@@ -91,7 +95,7 @@ def test_a_chat_started_in_the_panel_streams_the_demo_agent_session_and_survives
     page = browser.page
     open_lab(browser, demo_lab)
     panel = open_chats_panel(browser)
-    page.evaluate(WATCH_STREAMING)
+    page.evaluate(WATCH_PANEL)
     send(panel, "show me what you can do")
 
     panel.locator(".cc-msg-user", has_text="show me what you can do").wait_for()
@@ -142,6 +146,7 @@ def test_provider_faults_show_a_retry_countdown_then_an_error_callout(
     lab = lab_factory({"providers": {"anthropic": {"api_key": "sk-ant-e2e", "base_url": fake.url}}})
     open_lab(browser, lab)
     panel = open_chats_panel(browser)
+    browser.page.evaluate(WATCH_PANEL)
     # A first turn that succeeds: its title request is spent, so the faults queued next go to
     # the chat's second turn alone.
     send(panel, "hello")
@@ -149,21 +154,25 @@ def test_provider_faults_show_a_retry_countdown_then_an_error_callout(
     (chat,) = lab.get("chats")
     wait_for(lambda: lab.get(f"chats/{chat['id']}")["status"] == "waiting", "the first turn")
 
-    fake.push({"status": 429, "retry_after": 4}, {"status": 401})
+    # Three rate limits (backoff 1 s, 2 s, 4 s: reference §5.6), then a rejected key.
+    fake.push(*[{"status": 429, "retry_after": 1}] * 3, {"status": 401})
     send(panel, "and now?")
-    retrying = panel.locator('.cc-callout[data-phase="retrying"]')
-    retrying.wait_for()
-    countdown = retrying.locator(".cc-countdown")
-    first = countdown.inner_text()
-    assert "Attempt 1" in retrying.inner_text()
+    retrying = panel.locator('.cc-callout[data-phase="retrying"]', has_text="Attempt 3")
+    retrying.wait_for(timeout=30_000)
+    assert "Rate limited" in retrying.inner_text()
+    assert "HTTP 429" in retrying.inner_text()
     browser.shot("retrying")
-    wait_for(lambda: countdown.count() and countdown.inner_text() != first, "the countdown")
 
     failed = panel.locator('.cc-callout[data-phase="failed"]')
     failed.wait_for(timeout=30_000)
-    text = failed.inner_text()
-    assert "401" in text
+    assert "Authentication" in failed.inner_text()
+    assert "HTTP 401" in failed.inner_text()
     browser.shot("failed")
+    # The countdown ticked down live before the retry went out.
+    countdowns = browser.page.evaluate("window.__ccCountdowns")
+    assert countdowns[0] == "Retrying in 1s", countdowns
+    four = countdowns.index("Retrying in 4s")
+    assert "Retrying in 3s" in countdowns[four:], countdowns
     assert lab.get(f"chats/{chat['id']}")["status"] == "error"
     assert "sk-ant-e2e" not in page_text(browser)
 
