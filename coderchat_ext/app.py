@@ -157,6 +157,11 @@ class CoderChatApp(ExtensionApp):
             raise TraitError(str(exc)) from None
         return proposal["value"]
 
+    @default("static_paths")
+    def _default_static_paths(self) -> list[str]:
+        # The built front end (js/ → static/): the standalone page's script and stylesheet.
+        return [str(Path(__file__).parent / "static")]
+
     @default("default_owner")
     def _default_owner(self) -> str:
         try:
@@ -226,10 +231,12 @@ class CoderChatApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         from .server.handlers import rest_handlers
+        from .server.page import page_handlers
         from .server.ws import ws_handlers
 
         self.handlers.extend(ws_handlers())
         self.handlers.extend(rest_handlers())
+        self.handlers.extend(page_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.db.open()
