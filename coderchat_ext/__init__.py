@@ -10,7 +10,27 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["Chat", "ChatWidget", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so importing the extension stays cheap (no anywidget, no SDKs).
+    if name == "Chat":
+        from .chat import Chat
+
+        return Chat
+    if name == "ChatWidget":
+        from .widget import ChatWidget
+
+        return ChatWidget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext coderchat_ext``: register ``%chat``/``%%chat`` (:mod:`.magics`)."""
+    from .magics import load
+
+    load(ipython)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -32,6 +32,7 @@ from ..store import messages as store_messages
 from ..store import models_config as store_models
 from ..store.db import Conn
 from ..store.messages import MAX_QUEUE_SIZE, NewMessage
+from ..tools.base import ToolContext, ToolResult
 from . import prompt
 from .daemon import ChatDaemon, pending_dynamic_calls, promote_next
 from .stream import CLOSE_HISTORY_CHANGED, Event, Subscription
@@ -681,6 +682,57 @@ class ChatService:
             if not self.daemon.is_running(chat.id):
                 await self.daemon.publish_status(chat.id)
         return await self.get_chat(actor, chat.id)
+
+    async def run_tool(
+        self, actor: Actor, chat_id: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``POST chats/{id}/tools/{name}`` {args}: run one registered tool in the chat's
+        context (its workspace, organization and services), as the model would, without
+        recording anything in the chat -> ``{tool_call_id, tool_name, args, result,
+        is_error}`` (a ``ToolResult``; output the tool streams is collected into the result
+        only). 404 for an unknown chat or tool, 400 for arguments the tool's schema refuses,
+        409 for an archived chat. A tool that raises gives ``is_error`` "tool failed: ..." as
+        in the loop (reference §5.4)."""
+        async with self.db.read() as conn:
+            chat = await self._owned(conn, actor, chat_id)
+        tool = self.daemon.tools.get(name)
+        if tool is None:
+            raise E.NotFound("Tool not found.", f'No tool named "{name}".')
+        if chat.archived:
+            raise E.Conflict("Chat is archived.")
+        raw = body.get("args")
+        if raw is not None and not isinstance(raw, dict):
+            raise E.BadRequest(
+                "Invalid tool arguments.", validations=[("args", "must be an object")]
+            )
+        try:
+            args = tool.parse(raw or {})
+        except ValueError as exc:
+            raise E.BadRequest(
+                "Invalid tool arguments.", str(exc), validations=[("args", str(exc))]
+            ) from None
+        call_id = f"direct_{uuid.uuid4().hex[:16]}"
+
+        async def emit(delta: str) -> None:
+            # The call is not part of the chat's history, so nothing is published.
+            return None
+
+        ctx = ToolContext(chat=chat, tool_call_id=call_id, emit=emit, services=self.daemon.services)
+        try:
+            result = await tool.run(args, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            result = ToolResult(f"tool failed: {exc}", is_error=True)
+        if not isinstance(result, ToolResult):
+            result = ToolResult(result)
+        return {
+            "tool_call_id": call_id,
+            "tool_name": name,
+            "args": args.model_dump(exclude_none=True),
+            "result": result.result,
+            "is_error": result.is_error,
+        }
 
     async def submit_tool_results(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> None:
         """``POST chats/{id}/tool-results`` (reference §11): answer every pending dynamic call

@@ -126,6 +126,16 @@ class ToolResultsHandler(CoderChatHandler):
         self.reply(None, 204)
 
 
+class ChatToolHandler(CoderChatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, chat_id: str, tool_name: str) -> None:
+        result = await self.app.chats.run_tool(
+            await self.actor(), chat_id, tool_name, self.json_body()
+        )
+        self.reply(result)
+
+
 class TitleRegenerateHandler(CoderChatHandler):
     @web.authenticated
     @authorized
@@ -341,6 +351,7 @@ def rest_handlers() -> list[tuple[str, type[CoderChatHandler]]]:
         (rf"{base}/chats/({ANY_ID})/queue/({ANY_ID})", QueuedMessageHandler),
         (rf"{base}/chats/({ANY_ID})/interrupt", InterruptHandler),
         (rf"{base}/chats/({ANY_ID})/tool-results", ToolResultsHandler),
+        (rf"{base}/chats/({ANY_ID})/tools/({ANY_ID})", ChatToolHandler),
         (rf"{base}/chats/({ANY_ID})/title/regenerate", TitleRegenerateHandler),
         (rf"{base}/models", ModelsHandler),
         (rf"{base}/providers", ProvidersHandler),

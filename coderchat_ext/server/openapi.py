@@ -223,6 +223,25 @@ BODY_SCHEMAS: dict[str, Schema] = {
         },
         ("tool_call_id", "output"),
     ),
+    "RunToolRequest": obj(
+        {
+            "args": {
+                "type": "object",
+                "description": "The tool's arguments (its JSON schema is the model's).",
+            }
+        },
+        (),
+    ),
+    "DirectToolResult": obj(
+        {
+            "tool_call_id": string(),
+            "tool_name": string(),
+            "args": {"type": "object", "description": "The validated arguments."},
+            "result": {"description": "Any JSON value."},
+            "is_error": boolean(),
+        },
+        ("tool_call_id", "tool_name", "args", "result", "is_error"),
+    ),
     "SubmitToolResultsRequest": obj(
         {
             "results": array(
@@ -422,6 +441,7 @@ PATH_PARAMS: dict[str, tuple[Schema, str]] = {
     "config_id": (UUID, "The model config."),
     "template_id": (UUID, "The template."),
     "workspace_id": (UUID, "The workspace."),
+    "tool_name": (string(), "A tool's name (``read_file``, ``execute``, ...)."),
     "job_id": (UUID, "A provisioner job (a workspace build's ``job.id``)."),
 }
 
@@ -626,6 +646,20 @@ OPERATIONS: tuple[Operation, ...] = (
             "the chat is archived.",
             404: _CHAT_NOT_FOUND,
             409: "Chat is not waiting for tool results.",
+        },
+    ),
+    Operation(
+        "post",
+        "/chats/{chat_id}/tools/{tool_name}",
+        "runChatTool",
+        "Run one tool in the chat's context (its workspace) without recording it in the chat",
+        "chats",
+        response=ref("DirectToolResult"),
+        request="RunToolRequest",
+        errors={
+            400: "Arguments the tool's schema refuses.",
+            404: "Chat or tool not found.",
+            409: "Chat is archived.",
         },
     ),
     Operation(

@@ -1,0 +1,444 @@
+"""``%chat`` and ``%%chat`` (DESIGN §12): load with ``%load_ext coderchat_ext``.
+
+Line magic subcommands::
+
+    %chat new [--model M] [--workspace W]     a new current chat (created by its first message)
+    %chat use ID | list | show | models | interrupt
+    %chat workspace create TEMPLATE [name=N] [preset=P] [param=value ...] | list | stop [ID]
+    %chat attach [TEMPLATE]                   this kernel becomes the current chat's workspace agent
+    %chat tool NAME key=value ...             run a workspace tool of the current chat now
+
+Cell magic: ``%%chat [--new] [--model M]`` sends the cell (``{var}`` is replaced by the
+value of ``var`` in the user namespace, ``{{`` is a literal brace) to the current chat, shows
+the live widget, blocks until the turn ends, prints a plain-text transcript and returns the
+:class:`~coderchat_ext.chat.Turn`. Failures print one clear line (a :class:`ChatError`) and
+return ``None``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import re
+import shlex
+import string
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+
+from .chat import Chat, ChatError, Turn, call, default_client
+
+USAGE = __doc__.split("Cell magic:")[0].split("::", 1)[1].rstrip() if __doc__ else ""
+BUILD_TIMEOUT = 300.0
+"""Seconds ``%chat workspace create`` waits for the start build."""
+ATTACH_TIMEOUT = 60.0
+
+
+def parse_assignments(tokens: list[str]) -> dict[str, Any]:
+    """``key=value`` tokens -> a dict; a value that parses as JSON (numbers, ``true``,
+    ``[..]``, ``"quoted"``) is that value, else the string. Raises :class:`ChatError`."""
+    out: dict[str, Any] = {}
+    for token in tokens:
+        key, sep, raw = token.partition("=")
+        if not sep or not key:
+            raise ChatError(f"expected key=value, got {token!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def interpolate(text: str, namespace: dict[str, Any]) -> str:
+    """Replace ``{name}`` (and ``{name.attr}``/``{name[0]}``/``{name!r}``/``{name:fmt}``) by
+    values from ``namespace``; ``{{``/``}}`` are literal braces. Raises :class:`ChatError`
+    for an unknown name."""
+    try:
+        return string.Formatter().vformat(text, (), namespace)
+    except KeyError as exc:
+        raise ChatError(f"{{{exc.args[0]}}} is not defined in the notebook") from None
+    except (IndexError, ValueError, AttributeError) as exc:
+        raise ChatError(f"cannot interpolate the cell: {exc}") from None
+
+
+def kernel_id() -> str:
+    """This kernel's id, from its connection file ``kernel-<id>.json``. Raises
+    :class:`ChatError` outside a Jupyter kernel."""
+    try:
+        from ipykernel import get_connection_file
+
+        path = Path(get_connection_file())
+    except Exception:
+        raise ChatError("%chat attach needs a Jupyter kernel (ipykernel)") from None
+    match = re.fullmatch(r"kernel-(.+)\.json", path.name)
+    if match is None:
+        raise ChatError(f"cannot read the kernel id from the connection file {path.name}")
+    return match.group(1)
+
+
+def _workspace_line(ws: dict[str, Any]) -> str:
+    build = ws.get("latest_build") or {}
+    job = build.get("job") or {}
+    agents = ", ".join(f"{a['name']}={a['status']}" for a in build.get("agents") or [])
+    return (
+        f"{ws['id']}  {ws['name']:<20} {ws.get('template_name', ''):<14} "
+        f"{build.get('transition', '')}/{job.get('status', '')}  {agents}"
+    )
+
+
+def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    pause = concurrent.futures.Future[None]()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise ChatError(f"{what} did not finish within {timeout:g} s")
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            pause.result(0.2)
+
+
+@magics_class
+class ChatMagics(Magics):
+    """The ``%chat`` magics; ``current`` is the chat the magics talk to."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.current: Chat | None = None
+
+    # --- entry ----------------------------------------------------------------------------
+
+    @line_cell_magic
+    def chat(self, line: str, cell: str | None = None) -> Any:
+        try:
+            if cell is not None:
+                return self._cell(line, cell)
+            return self._line(line)
+        except ChatError as exc:
+            print(f"%chat: {exc}")
+            return None
+
+    def _line(self, line: str) -> Any:
+        try:
+            args = shlex.split(line)
+        except ValueError as exc:
+            raise ChatError(str(exc)) from None
+        if not args:
+            print(USAGE)
+            return None
+        command, rest = args[0], args[1:]
+        handlers: dict[str, Callable[[list[str]], Any]] = {
+            "new": self._new,
+            "use": self._use,
+            "list": self._list,
+            "show": self._show,
+            "models": self._models,
+            "interrupt": self._interrupt,
+            "workspace": self._workspace,
+            "attach": self._attach,
+            "tool": self._tool,
+        }
+        handler = handlers.get(command)
+        if handler is None:
+            raise ChatError(f"unknown subcommand {command!r}\n{USAGE}")
+        return handler(rest)
+
+    def _chat(self) -> Chat:
+        if self.current is None:
+            self.current = Chat.new()
+        return self.current
+
+    @staticmethod
+    def _options(args: list[str], names: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
+        options: dict[str, str] = {}
+        rest: list[str] = []
+        it = iter(args)
+        for arg in it:
+            name = arg[2:] if arg.startswith("--") else None
+            if name is not None and "=" in name:
+                name, value = name.split("=", 1)
+            elif name is not None:
+                value = next(it, "")
+            if name is None:
+                rest.append(arg)
+            elif name not in names or not value:
+                raise ChatError(f"unknown or empty option --{name}")
+            else:
+                options[name] = value
+        return options, rest
+
+    # --- chats ----------------------------------------------------------------------------
+
+    def _new(self, args: list[str]) -> Chat:
+        options, rest = self._options(args, ("model", "workspace"))
+        if rest:
+            raise ChatError("usage: %chat new [--model M] [--workspace W]")
+        self.current = Chat.new(model=options.get("model"), workspace=options.get("workspace"))
+        print("new chat: it is created by the first message (%%chat or Chat.send)")
+        return self.current
+
+    def _use(self, args: list[str]) -> Chat:
+        if len(args) != 1:
+            raise ChatError("usage: %chat use CHAT_ID")
+        self.current = Chat.use(args[0], client=default_client())
+        print(f"using chat {self.current.chat_id}: {self.current.title!r}")
+        return self.current
+
+    def _list(self, args: list[str]) -> None:
+        chats = call(default_client(), "list_chats", limit=50)
+        if not chats:
+            print("no chats yet")
+        for chat in chats:
+            mark = "*" if self.current is not None and chat.id == self.current.chat_id else " "
+            print(f"{mark} {chat.id}  {chat.status:<15} {chat.title}")
+
+    def _show(self, args: list[str]) -> None:
+        chat = self._chat()
+        if chat.chat_id is not None:
+            print(chat.transcript())
+        display(chat.widget())
+
+    def _models(self, args: list[str]) -> None:
+        data = call(default_client(), "list_models")
+        for provider in data.get("providers") or []:
+            state = "" if provider.get("available") else f" ({provider.get('unavailable_reason')})"
+            print(f"{provider.get('display_name') or provider['provider']}{state}")
+            for model in provider.get("models") or []:
+                default = "  [default]" if model.get("is_default") else ""
+                name = f"{model['provider']}/{model['model']}"
+                print(f"  {name:<40} {model.get('display_name') or ''}{default}")
+        if not any(
+            p.get("available") and p["provider"] != "demo" for p in data.get("providers") or []
+        ):
+            print(
+                "no real provider is configured: chats use the offline demo model; set "
+                "ANTHROPIC_API_KEY or OPENAI_API_KEY before starting JupyterLab"
+            )
+
+    def _interrupt(self, args: list[str]) -> None:
+        self._chat().interrupt()
+        print("interrupted")
+
+    # --- workspaces -----------------------------------------------------------------------
+
+    def _workspace(self, args: list[str]) -> Any:
+        if not args or args[0] not in ("create", "list", "stop"):
+            raise ChatError("usage: %chat workspace create TEMPLATE [k=v ...] | list | stop [ID]")
+        if args[0] == "list":
+            listed = call(default_client(), "request", "GET", "workspaces")
+            for ws in listed:
+                print(_workspace_line(ws))
+            if not listed:
+                print("no workspaces")
+            return None
+        if args[0] == "stop":
+            return self._workspace_stop(args[1:])
+        if len(args) < 2:
+            raise ChatError("usage: %chat workspace create TEMPLATE [name=N] [param=value ...]")
+        values = parse_assignments(args[2:])
+        workspace = self._create_workspace(args[1], values)
+        self._bind(workspace["id"])
+        return workspace
+
+    def _template(self, wanted: str | None, *, external: bool | None = None) -> dict[str, Any]:
+        templates = call(default_client(), "request", "GET", "templates")
+        for template in templates:
+            if wanted in (template["id"], template["name"]) or (
+                wanted is None and template.get("external")
+            ):
+                if external is not None and bool(template.get("external")) != external:
+                    kind = "an external" if external else "a kernel-starting"
+                    raise ChatError(f"template {template['name']!r} is not {kind} template")
+                return dict(template)
+        names = ", ".join(
+            t["name"] for t in templates if external is None or t.get("external") == external
+        )
+        if wanted is None:
+            raise ChatError(
+                "no external template (external = true) is available to attach a kernel to; "
+                f"templates: {names or 'none'}"
+            )
+        raise ChatError(f"unknown template {wanted!r}; available: {names or 'none'}")
+
+    def _create_workspace(self, template_name: str | None, values: dict[str, Any]) -> Any:
+        client = default_client()
+        template = self._template(template_name, external=None if template_name else True)
+        body: dict[str, Any] = {"template_id": template["id"]}
+        if "name" in values:
+            body["name"] = str(values.pop("name"))
+        if "preset" in values:
+            body["preset_id"] = str(values.pop("preset"))
+        if values:
+            body["parameters"] = {
+                k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()
+            }
+        created = call(client, "request", "POST", "workspaces", body=body)
+        print(f"workspace {created['name']} ({created['id']}): building…")
+
+        def built() -> Any:
+            ws = call(client, "request", "GET", f"workspaces/{created['id']}")
+            status = ws["latest_build"]["job"]["status"]
+            return ws if status in ("succeeded", "failed", "canceled") else None
+
+        workspace = _wait(built, BUILD_TIMEOUT, "the workspace build")
+        job = workspace["latest_build"]["job"]
+        if job["status"] != "succeeded":
+            raise ChatError(
+                f"the workspace build {job['status']}: {job.get('error') or ''}".strip()
+            )
+        print(_workspace_line(workspace))
+        return workspace
+
+    def _bind(self, workspace_id: str) -> None:
+        """Make ``workspace_id`` the current chat's workspace (at creation when the chat has
+        no message yet)."""
+        chat = self._chat()
+        chat.workspace_id = workspace_id
+        if chat.chat_id is not None:
+            call(chat.client, "update_chat", chat.chat_id, workspace_id=workspace_id)
+        print(f"the current chat uses workspace {workspace_id}")
+
+    def _workspace_stop(self, args: list[str]) -> Any:
+        client = default_client()
+        workspace_id: str | None = args[0] if args else None
+        if workspace_id is None:
+            chat = self._chat()
+            workspace_id = chat.workspace_id or (chat.info().workspace_id if chat.chat_id else None)
+            if not workspace_id:
+                raise ChatError("the current chat has no workspace: give a workspace ID")
+        build = call(
+            client,
+            "request",
+            "POST",
+            f"workspaces/{workspace_id}/builds",
+            body={"transition": "stop"},
+        )
+        print(f"stopping workspace {workspace_id} (build {build['build_number']})")
+        return build
+
+    def _attach(self, args: list[str]) -> Any:
+        """Bind this kernel as the external agent of the current chat's workspace (or of a
+        new workspace of an external template). The server connects to the kernel once the
+        current cell has finished (the kernel answers it then), so the attach completes in
+        the background and its display updates."""
+        if len(args) > 1:
+            raise ChatError("usage: %chat attach [TEMPLATE]")
+        client = default_client()
+        kid = kernel_id()
+        chat = self._chat()
+        workspace_id = chat.workspace_id or (chat.info().workspace_id if chat.chat_id else None)
+        workspace = None
+        if workspace_id and not args:
+            workspace = call(client, "request", "GET", f"workspaces/{workspace_id}")
+            agents = workspace["latest_build"].get("agents") or []
+            if not any(a.get("external") for a in agents):
+                workspace = None
+        if workspace is None:
+            workspace = self._create_workspace(args[0] if args else None, {})
+            self._bind(workspace["id"])
+        handle = display(
+            f"attaching kernel {kid} to workspace {workspace['name']}…", display_id=True
+        )
+        attach = client.aio.request(
+            "POST", f"workspaces/{workspace['id']}/attach", body={"kernel_id": kid}
+        )
+        future = asyncio.run_coroutine_threadsafe(attach, client._loop.loop)
+
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                text = f"attaching failed: {f.exception()}"
+            else:
+                agent = f.result()
+                text = (
+                    f"kernel {kid} is agent {agent['name']} ({agent['status']}) of workspace "
+                    f"{workspace['name']}"
+                )
+            if handle is not None:
+                handle.update(text)
+
+        future.add_done_callback(done)
+        return future
+
+    def _tool(self, args: list[str]) -> Any:
+        if not args:
+            raise ChatError("usage: %chat tool NAME key=value ...")
+        chat = self._chat()
+        if chat.chat_id is None:
+            raise ChatError("the current chat has no messages yet: send one first (%%chat)")
+        body = {"args": parse_assignments(args[1:])}
+        result = call(
+            chat.client, "request", "POST", f"chats/{chat.chat_id}/tools/{args[0]}", body=body
+        )
+        display(ToolCard(result))
+        return result
+
+    # --- cell -----------------------------------------------------------------------------
+
+    def _cell(self, line: str, cell: str) -> Turn | None:
+        options, rest = self._options(shlex.split(line), ("model",))
+        new = "--new" in rest
+        rest = [a for a in rest if a != "--new"]
+        if rest:
+            raise ChatError("usage: %%chat [--new] [--model M]")
+        text = interpolate(cell, dict(self.shell.user_ns) if self.shell else {}).strip()
+        if not text:
+            raise ChatError("the cell is empty: an empty message is not sent")
+        if new or self.current is None:
+            self.current = Chat.new(model=options.get("model"))
+        elif "model" in options:
+            from .chat import resolve_model
+
+            self.current.model_config_id = resolve_model(self.current.client, options["model"])
+        chat = self.current
+        pending = chat.send(text, wait=False)
+        display(chat.widget())
+        try:
+            turn: Turn = pending.result()
+        except KeyboardInterrupt:
+            pending.cancel()
+            raise
+        print(turn.transcript())
+        if turn.error is not None:
+            print(f"error: {turn.error.message}")
+        return turn
+
+
+class ToolCard:
+    """A tool result shown as a card: HTML in JupyterLab, plain text elsewhere."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+    def _body(self) -> str:
+        value = self.result.get("result")
+        if isinstance(value, dict) and "output" in value:
+            return str(value["output"])
+        return value if isinstance(value, str) else json.dumps(value, indent=2)
+
+    def __repr__(self) -> str:
+        flag = " (error)" if self.result.get("is_error") else ""
+        args = json.dumps(self.result.get("args") or {})
+        return f"{self.result.get('tool_name')}{flag} {args}\n{self._body()}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        flag = " cc-tool-error" if self.result.get("is_error") else ""
+        return (
+            f'<div class="cc-tool-card{flag}"><div class="cc-tool-name"><b>'
+            f"{html.escape(str(self.result.get('tool_name')))}</b> "
+            f"<code>{html.escape(json.dumps(self.result.get('args') or {}))}</code></div>"
+            f"<pre>{html.escape(self._body())}</pre></div>"
+        )
+
+
+def load(ipython: Any) -> None:
+    """Register the magics (``load_ipython_extension``)."""
+    ipython.register_magics(ChatMagics)
