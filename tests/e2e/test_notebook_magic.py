@@ -4,6 +4,9 @@ cell's output and returns the turn's result for the next cell (issue 5, "Tests")
 from __future__ import annotations
 
 import json
+import time
+
+import pytest
 
 from .conftest import Browser, Lab, open_lab
 
@@ -31,6 +34,7 @@ def write_notebook(lab: Lab, name: str) -> None:
     (lab.root / name).write_text(json.dumps(notebook))
 
 
+@pytest.mark.timeout(300)
 def test_a_chat_cell_renders_the_widget_and_returns_the_turn_result(
     demo_lab: Lab, browser: Browser
 ) -> None:
@@ -39,8 +43,18 @@ def test_a_chat_cell_renders_the_widget_and_returns_the_turn_result(
     page = browser.page
     notebook = page.locator(".jp-NotebookPanel")
     notebook.wait_for()
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    kernel_name = page.locator(".jp-NotebookPanel-toolbar .jp-KernelName")
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    dialog = page.locator(".jp-Dialog .jp-mod-accept", has_text="Select")
+    deadline = time.monotonic() + 60
+    while not ("Python 3" in kernel_name.inner_text() and idle.count()):
+        # JupyterLab may ask which kernel to start: take the notebook's own (Python 3).
+        if dialog.count():
+            dialog.click()
+        assert time.monotonic() < deadline, "the notebook's kernel did not start"
+        time.sleep(0.1)
+    # Not awaited: the command's promise resolves only when every cell has run.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
     cells = notebook.locator(".jp-Cell")
     widget = cells.nth(1).locator(".jp-OutputArea-output .cc-timeline")
