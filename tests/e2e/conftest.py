@@ -222,9 +222,11 @@ class Browser:
         return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[Any]:
-    """One Debian Chromium for the session (Playwright's Python driver, no bundled browser)."""
+    """Debian's Chromium through Playwright's Python driver (no bundled browser). One per test:
+    Playwright's sync API keeps an event loop running in this thread while it is started,
+    which the in-process server tests that follow would trip over."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
