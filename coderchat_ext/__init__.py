@@ -33,6 +33,13 @@ def load_ipython_extension(ipython: Any) -> None:
     load(ipython)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (the Chats side panel), built from ``js/lab`` into
+    ``coderchat_ext/labextension``; a wheel installs it under
+    ``share/jupyter/labextensions/coderchat-ext`` (anchors §4.2)."""
+    return [{"src": "labextension", "dest": "coderchat-ext"}]
+
+
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .app import CoderChatApp
 
