@@ -75,18 +75,15 @@ class Conn:
         await self._db.raw.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        self._db.statements += 1
-        cursor = await self._db.raw.execute(sql, params)
-        row = await cursor.fetchone()
-        await cursor.close()
-        return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        # Run, fetch and finish the statement in one hop to aiosqlite's thread: a task cancelled
+        # between an execute and its fetch would leave the statement in progress, and the next
+        # COMMIT would fail ("cannot commit transaction - SQL statements in progress").
         self._db.statements += 1
-        cursor = await self._db.raw.execute(sql, params)
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return list(rows)
+        return list(await self._db.raw.execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
