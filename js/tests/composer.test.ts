@@ -59,7 +59,7 @@ describe("composer", () => {
       ],
     });
     const options = Array.from(composer.picker.querySelectorAll("option"));
-    expect(options.map((o) => o.textContent)).toEqual(["Offline demo model (offline demo)", "Claude — unavailable: no API key", "GPT"]);
+    expect(options.map((o) => o.textContent)).toEqual(["Offline demo model", "Claude — unavailable: no API key", "GPT"]);
     expect(options[1].disabled).toBe(true);
     expect(composer.picker.value).toBe("o1");
     composer.input.value = "hi";

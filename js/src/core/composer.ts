@@ -78,7 +78,7 @@ export class Composer {
       const reason = p.available ? "" : ` — unavailable: ${REASONS[p.unavailable_reason ?? ""] ?? (p.unavailable_reason ?? "unavailable").replace(/_/g, " ")}`;
       const group = h("optgroup", { label: `${demo ? "Offline demo" : p.display_name ?? p.provider}${reason}` });
       for (const m of p.models) {
-        const label = demo ? `${m.display_name} (offline demo)` : m.display_name;
+        const label = demo && !/demo/i.test(m.display_name) ? `${m.display_name} (offline demo)` : m.display_name;
         const option = h("option", { value: m.id, disabled: !p.available, title: p.available ? `${m.provider}/${m.model}` : reason.replace(" — ", "") }, p.available ? label : `${label}${reason}`);
         group.appendChild(option);
         if (p.available && (m.is_default || fallback === null)) fallback = m.is_default ? m.id : fallback ?? m.id;
