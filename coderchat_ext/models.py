@@ -65,6 +65,16 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def parse_uuid(value: Any) -> str | None:
+    """The canonical form of a UUID string, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
 class Wire(BaseModel):
     """Base for wire types: ignores unknown fields when reading, omits ``None`` when writing."""
 

@@ -23,6 +23,7 @@ from ..models import (
     ChatMessagePart,
     ChatQueuedMessage,
     DynamicTool,
+    parse_uuid,
     utcnow,
 )
 from ..store import Database
@@ -175,16 +176,6 @@ def parse_dynamic_tools(raw: Any) -> list[DynamicTool]:
             )
         )
     return tools
-
-
-def parse_uuid(value: Any) -> str | None:
-    """The canonical form of a UUID string, or None when it is not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 def parse_positive_int(value: Any) -> int | None:

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .. import errors as E
-from ..models import ChatModelCallConfig, utcnow
+from ..models import ChatModelCallConfig, parse_uuid, utcnow
 from ..providers.known_models import known_models
 from ..providers.registry import MAX_API_KEY_BYTES, ProviderCatalog
 from ..store import Database
@@ -17,7 +17,7 @@ from ..store import configs as store_configs
 from ..store import models_config as store_models
 from . import prompt
 from .pubsub import PubSub
-from .service import Actor, parse_uuid
+from .service import Actor
 
 ADVISOR_EFFORTS = ("", "low", "medium", "high")
 TemplateLookup = Callable[[list[str]], Any]

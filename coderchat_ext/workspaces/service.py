@@ -19,7 +19,6 @@ import json
 import logging
 import re
 import secrets
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol
@@ -40,6 +39,7 @@ from ..models import (
     Workspace,
     WorkspaceAgent,
     WorkspaceBuild,
+    parse_uuid,
 )
 from ..store import Database
 from ..store import chats as store_chats
@@ -158,15 +158,6 @@ def _truncate(text: str | None, runes: int) -> str | None:
     if not text:
         return None
     return text if len(text) <= runes else text[: runes - 1] + "…"
-
-
-def _parse_uuid(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 def _parameter_values(raw: Any, field: str = "parameters") -> dict[str, str]:
@@ -313,7 +304,7 @@ class WorkspaceService:
         self, conn: Conn, actor: Caller, template_id: Any
     ) -> tuple[Template, TemplateManifest]:
         """A template the caller may see (404 otherwise) and its active manifest."""
-        tid = _parse_uuid(template_id)
+        tid = parse_uuid(template_id)
         template = await store_templates.get_template(conn, tid) if tid else None
         missing = E.NotFound("Template not found.", f'No template with ID "{template_id}".')
         if template is None or await store_templates.is_deprecated(conn, template.id):
@@ -351,7 +342,7 @@ class WorkspaceService:
             return await store_workspaces.list_workspaces(conn, owner=actor.username)
 
     async def _owned(self, conn: Conn, actor: Caller, workspace_id: Any) -> WorkspaceRow:
-        wid = _parse_uuid(workspace_id)
+        wid = parse_uuid(workspace_id)
         row = await store_workspaces.get_workspace_row(conn, wid) if wid else None
         if row is None or row.owner != actor.username:
             raise E.NotFound("Workspace not found.", f'No workspace with ID "{workspace_id}".')
@@ -484,7 +475,7 @@ class WorkspaceService:
     # --- job logs -------------------------------------------------------------------------
 
     async def _owned_job(self, conn: Conn, actor: Caller, job_id: Any) -> ProvisionerJob:
-        jid = _parse_uuid(job_id)
+        jid = parse_uuid(job_id)
         owner = await store_workspaces.job_owner(conn, jid) if jid else None
         job = await store_workspaces.get_job(conn, jid) if jid and owner else None
         if job is None or owner is None or owner[0] != actor.username:
@@ -781,7 +772,7 @@ class WorkspaceService:
     ) -> tuple[Template, TemplateManifest]:
         """A template a chat may use: exists, allowlisted, in the chat's organization; raises
         :class:`ToolFailure` with ``not_found`` or ``other_org``."""
-        tid = _parse_uuid(template_id)
+        tid = parse_uuid(template_id)
         template = await store_templates.get_template(conn, tid) if tid else None
         if template is None or await store_templates.is_deprecated(conn, template.id):
             raise ToolFailure(not_found)
@@ -882,7 +873,7 @@ class WorkspaceService:
                 return reused
             if not template_id:
                 raise ToolFailure(TEMPLATE_ID_REQUIRED)
-            tid = _parse_uuid(template_id)
+            tid = parse_uuid(template_id)
             if tid is None:
                 raise ToolFailure(f"invalid template_id: {template_id!r} is not a UUID")
             await self.catalog.refresh()
