@@ -9,12 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.jupyter_process import ROOT, JupyterProcess, start_jupyter
+
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
 LABEXTENSION = ROOT / "coderchat_ext" / "labextension"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TOKEN = "e2e-test-token"
@@ -44,45 +39,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Lab:
+class Lab(JupyterProcess):
     """A running ``jupyter lab``: ``url`` is its base URL (with a trailing slash)."""
-
-    proc: subprocess.Popen[bytes]
-    url: str
-    root: Path
-    log_path: Path
-
-    @property
-    def api(self) -> str:
-        return self.url + "api/coderchat/"
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"token {TOKEN}"}
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(self.api + path, headers=self.headers(), params=params, timeout=10)
         response.raise_for_status()
         return response.json()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def start_lab(tmp: Path, coderchat: dict[str, Any]) -> Lab:
@@ -94,80 +57,42 @@ def start_lab(tmp: Path, coderchat: dict[str, Any]) -> Lab:
             f"{LABEXTENSION} is not built: run `pip install -e .` or "
             "`npm --prefix js install && npm --prefix js run build`"
         )
-    port = free_port()
-    root = tmp / "root"
-    root.mkdir(exist_ok=True)
     data = tmp / "data"
     (data / "labextensions").mkdir(parents=True, exist_ok=True)
     link = data / "labextensions" / "coderchat-ext"
     if not link.exists():
         link.symlink_to(LABEXTENSION, target_is_directory=True)
-    config_dir = tmp / f"config-{port}"
-    config_dir.mkdir()
-    config = {
-        "ServerApp": {
-            "jpserver_extensions": {"coderchat_ext": True, "jupyter_server_terminals": False},
-            "open_browser": False,
-            "port": port,
-            "ip": "127.0.0.1",
-            "root_dir": str(root),
-            "allow_root": True,
-        },
-        "IdentityProvider": {"token": TOKEN},
-        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
-        "CoderChatApp": {
-            "db_path": str(tmp / "coderchat.db"),
-            "acquire_interval": 0.05,
-            **coderchat,
-        },
-    }
-    (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-    # No "receive Jupyter news?" toast over the screenshots; window.jupyterapp lets a test
-    # run JupyterLab commands (run all cells) the way the menus do.
-    (config_dir / "labconfig").mkdir()
-    (config_dir / "labconfig" / "page_config.json").write_text(
-        json.dumps(
-            {
-                "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True},
-                "exposeAppInBrowser": True,
-            }
+    try:
+        server = start_jupyter(
+            tmp,
+            token=TOKEN,
+            module="jupyterlab",
+            root=tmp / "root",
+            data_dir=data,
+            coderchat={"db_path": str(tmp / "coderchat.db"), "acquire_interval": 0.05, **coderchat},
+            extra_config={
+                "LabApp": {
+                    "news_url": None,
+                    "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                }
+            },
+            # No "receive Jupyter news?" toast over the screenshots; window.jupyterapp lets a
+            # test run JupyterLab commands (run all cells) the way the menus do.
+            config_files={
+                "labconfig/page_config.json": json.dumps(
+                    {
+                        "disabledExtensions": {
+                            "@jupyterlab/apputils-extension:announcements": True
+                        },
+                        "exposeAppInBrowser": True,
+                    }
+                )
+            },
+            timeout=30,
         )
-    )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"}
-    }
-    env.update(
-        JUPYTER_CONFIG_DIR=str(config_dir),
-        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-        JUPYTER_DATA_DIR=str(data),
-        # Kernels the server starts import this checkout's coderchat_ext (the %%chat magic).
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
-    )
-    log_path = tmp / f"lab-{port}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab"],
-        env=env,
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    lab = Lab(proc, f"http://127.0.0.1:{port}/", root, log_path)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(lab.api + "info", headers=lab.headers(), timeout=1).status_code == 200:
-                return lab
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"jupyter lab exited:\n{lab.log()}")
-        if time.monotonic() > deadline:
-            lab.stop()
-            pytest.fail(f"jupyter lab did not start:\n{lab.log()}")
-        time.sleep(0.1)
+    except AssertionError as exc:
+        pytest.fail(str(exc))
+    return Lab(**vars(server))
 
 
 @pytest.fixture
