@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import ChatModelConfig
 from .base import Model
-from .fake import FakeProviderServer
 from .registry import ResolvedProvider
 from .scripted import ScriptedModel
+
+if TYPE_CHECKING:
+    from .fake import FakeProviderServer
 
 DEMO_API_KEY = "coderchat-offline-demo"
 """The key the demo's SDK client sends to its loopback server (never a real key)."""
@@ -113,6 +115,9 @@ class DemoProvider:
         """The running loopback server (started on first use)."""
         with self._lock:
             if self._server is None:
+                # Imported on first use: loading the extension need not load the fake server.
+                from .fake import FakeProviderServer
+
                 self._server = FakeProviderServer(demo_script(self.template_id)).start()
             return self._server
 
