@@ -57,9 +57,27 @@ function partNode(part: any, results: Map<string, LivePart>, ui: CardUi, live: b
   }
 }
 
+/** Whether a user message only carries workspace context (AGENTS.md, skills; reference §8.3),
+ * which the daemon stores during a turn: no user input. */
+function isContext(message: any): boolean {
+  const parts = message.content ?? [];
+  return parts.length > 0 && parts.every((p: any) => p.type === "context-file" || p.type === "skill");
+}
+
+/** A muted line naming the instruction files and skills the model got; null for the blank
+ * marker the daemon stores when the workspace has none. */
+function contextNote(message: any): HTMLElement | null {
+  const files = message.content.filter((p: any) => p.type === "context-file" && p.context_file_path).map((p: any) => p.context_file_path);
+  const skills = message.content.filter((p: any) => p.type === "skill" && p.skill_name).map((p: any) => p.skill_name);
+  if (!files.length && !skills.length) return null;
+  const text = [files.length ? `instructions: ${files.join(", ")}` : "", skills.length ? `skills: ${skills.join(", ")}` : ""].filter(Boolean).join(" · ");
+  return h("div", { class: "cc-msg cc-msg-context", dataset: { messageId: String(message.id) } }, `Workspace context loaded (${text})`);
+}
+
 /** The element of one persisted message; null for messages the user does not see. */
 export function renderMessage(message: any, results: Map<string, LivePart>, calls: Set<string>, ui: CardUi, busy: boolean): HTMLElement | null {
   if (!visible(message)) return null;
+  if (message.role === "user" && isContext(message)) return contextNote(message);
   if (message.role === "user") {
     const text = textOf(message);
     const refs = (message.content ?? []).filter((p: any) => p.type === "file-reference").map((p: any) => partNode(p, results, ui, false));
