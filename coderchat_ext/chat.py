@@ -97,9 +97,12 @@ def _part_text(part: ChatMessagePart) -> str:
 
 
 def transcript(messages: list[ChatMessage]) -> str:
-    """Plain text of ``messages``: one block per message, ``role:`` then its parts."""
+    """Plain text of ``messages``: one block per message, ``role:`` then its parts (workspace
+    context messages left out)."""
     blocks = []
     for message in messages:
+        if message.is_workspace_context:
+            continue
         lines = [_part_text(p) for p in message.content]
         blocks.append(f"{message.role}: " + "\n".join(line for line in lines if line))
     return "\n\n".join(blocks)

@@ -183,6 +183,16 @@ class ChatMessage(Wire):
         """This message with every part stripped of internal fields."""
         return self.model_copy(update={"content": [p.strip_internal() for p in self.content]})
 
+    @property
+    def is_workspace_context(self) -> bool:
+        """A user message that only carries workspace context (``context-file``/``skill``
+        parts, reference §8.3), stored by the daemon during a turn: no user input."""
+        return (
+            self.role == "user"
+            and bool(self.content)
+            and all(part.type in ("context-file", "skill") for part in self.content)
+        )
+
 
 class ChatQueuedMessage(Wire):
     """A message waiting in a busy chat's FIFO queue (reference §1.5)."""

@@ -141,7 +141,7 @@ class _Tracker:
             self.user_id = message.id
         if self.user_id is None or message.id < self.user_id or not self.user_seen:
             return False
-        if message.role == "user" and message.id > self.user_id and _is_context(message):
+        if message.id > self.user_id and message.is_workspace_context:
             # Workspace context (AGENTS.md, skills) stored during the turn (reference §8.3).
             return False
         if message.role == "user" and message.id > self.user_id:
@@ -224,13 +224,6 @@ async def _notify(on_event: OnEvent | None, items: list[ChatStreamEvent | Stream
         outcome = on_event(item)
         if inspect.isawaitable(outcome):
             await outcome
-
-
-def _is_context(message: ChatMessage) -> bool:
-    """A user message that only carries workspace context parts (no user input)."""
-    return bool(message.content) and all(
-        part.type in ("context-file", "skill") for part in message.content
-    )
 
 
 async def _check_user_alive(client: AsyncChatClient, chat_id: str, tracker: _Tracker) -> None:
