@@ -137,7 +137,8 @@ class CoderChatApp(ExtensionApp):
         True,
         config=True,
         help="Create the known model configs (context limits, prices) of each provider the "
-        "first time it becomes available; the offline demo model when no key is configured.",
+        "first time it becomes available, the offline demo model's included (the default "
+        "until a real provider is seeded).",
     )
     test_tools = Bool(
         False, config=True, help="Register the echo/sleep/fail/solo tools (tests, benchmarks)."
