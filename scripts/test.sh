@@ -1,19 +1,12 @@
 #!/usr/bin/env bash
-# The test command (README "Test it"): installs the package with its test extras (which builds
-# the front end), then runs the front end's type check and vitest suite, ruff, mypy and the
-# pytest suite. Works on a fresh machine with Python >= 3.10, pip and Node.js >= 18 with npm.
+# The test command (README "Test it"). Installs the exact, hashed dependency set of
+# requirements/test.lock (refresh it with scripts/lock.sh), then the package itself (editable,
+# which builds the front end with npm), then runs scripts/checks.sh: the front end's type check
+# and vitest suite, ruff, mypy and pytest. Works on a fresh machine with Python >= 3.10, pip and
+# Node.js >= 18 with npm. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The browser tests (tests/e2e) drive Debian's Chromium through Playwright; never a browser
-# download (DESIGN §14).
-if [ ! -x /usr/bin/chromium ]; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
-fi
-python -m pip install --quiet --disable-pip-version-check -e ".[test]"
-(cd js && npm ci && npm run lint && npm test)
-ruff check coderchat_ext tests bench
-ruff format --check coderchat_ext tests bench
-mypy
-python -m pytest tests -q -p no:cacheprovider "$@"
+source scripts/_system.sh
+python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/test.lock
+python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+exec bash scripts/checks.sh "$@"
