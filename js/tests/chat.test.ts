@@ -3,7 +3,7 @@ import { ApiError } from "../src/transport/types";
 import { mountChat } from "../src/core/chat";
 import { mountChatList } from "../src/core/chatlist";
 import { FakeTransport, tick } from "./fakes";
-import { CHAT, assistantMessage, ev, toolTurn, userMessage } from "./frames";
+import { CHAT, assistantMessage, chatRow, ev, toolTurn, userMessage } from "./frames";
 
 afterEach(() => {
   document.body.textContent = "";
@@ -177,9 +177,9 @@ describe("mountChatList", () => {
     const titles = () => Array.from(root.querySelectorAll(".cc-chat-item-title")).map((e) => e.textContent);
     expect(titles()).toEqual(["Second", "First"]);
     expect(root.querySelector(".cc-selected .cc-chat-item-title")!.textContent).toBe("First");
-    t.watches[0].on.event({ kind: "title_change", chat: { id: CHAT, title: "Sine plot", status: "waiting", updated_at: "2025-01-03T00:00:00Z" } });
+    t.watches[0].on.event({ kind: "title_change", chat: chatRow({ id: CHAT, title: "Sine plot", status: "waiting", updated_at: "2025-01-03T00:00:00Z" }) });
     expect(titles()).toEqual(["Sine plot", "Second"]);
-    t.watches[0].on.event({ kind: "created", chat: { id: "new", title: "Third", status: "pending", updated_at: "2025-01-04T00:00:00Z" } });
+    t.watches[0].on.event({ kind: "created", chat: chatRow({ id: "new", title: "Third", status: "pending", updated_at: "2025-01-04T00:00:00Z" }) });
     expect(titles()[0]).toBe("Third");
     root.querySelectorAll<HTMLElement>(".cc-chat-item")[2].click();
     expect(selected).toEqual([other]);
@@ -190,7 +190,7 @@ describe("mountChatList", () => {
     expect(selected).toEqual([other, null]);
     root.querySelector<HTMLButtonElement>(".cc-new-chat")!.click();
     expect(selected[selected.length - 1]).toBeNull();
-    t.watches[0].on.event({ kind: "deleted", chat: { id: "new" } });
+    t.watches[0].on.event({ kind: "deleted", chat: chatRow({ id: "new" }) });
     expect(titles()).toEqual(["Sine plot"]);
   });
 });

@@ -53,7 +53,7 @@ describe("composer", () => {
     const { composer, sent } = setup();
     composer.setModels({
       providers: [
-        { provider: "demo", display_name: "Offline demo", available: true, models: [{ id: "d1", provider: "demo", model: "coderchat-demo", display_name: "Offline demo model" }] },
+        { provider: "demo", display_name: "Offline demo", available: true, models: [{ id: "d1", provider: "demo", model: "coderchat-demo", display_name: "Offline demo model", is_default: false }] },
         { provider: "anthropic", display_name: "Anthropic", available: false, unavailable_reason: "missing_api_key", models: [{ id: "a1", provider: "anthropic", model: "claude", display_name: "Claude", is_default: true }] },
         { provider: "openai", display_name: "OpenAI", available: true, models: [{ id: "o1", provider: "openai", model: "gpt", display_name: "GPT", is_default: true }] },
       ],

@@ -51,6 +51,7 @@ export class FakeModel {
   sent: any[] = [];
   saved = 0;
   listeners = new Map<string, Set<(...a: any[]) => void>>();
+  widget_manager = { get_model: () => Promise.reject(new Error("no widget manager in the tests")) };
 
   constructor(values: Record<string, any>) {
     this.values = { ...values };

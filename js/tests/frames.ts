@@ -1,13 +1,13 @@
 // Recorded-style stream frames, shaped exactly as coderchat_ext/models.py serializes them
 // (ChatStreamEvent with None fields omitted; message_part payloads as chatd/loop.py publishes).
-import type { ChatEvent } from "../src/transport/types";
+import type { Chat, ChatEvent, ChatMessage, ChatStatus } from "../src/transport/types";
 
 export const CHAT = "6f1c2a58-3f0e-4d1b-9a51-0c3f7e2b9d10";
 const T = "2025-01-01T12:00:00.000000Z";
 
 export const ev = {
-  status: (status: string): ChatEvent => ({ type: "status", chat_id: CHAT, status }),
-  part: (part: any, role = "assistant"): ChatEvent => ({ type: "message_part", chat_id: CHAT, message_part: { role, part } }),
+  status: (status: ChatStatus): ChatEvent => ({ type: "status", chat_id: CHAT, status }),
+  part: (part: any, role: "assistant" | "user" | "tool" = "assistant"): ChatEvent => ({ type: "message_part", chat_id: CHAT, message_part: { role, part } }),
   text: (text: string): ChatEvent => ev.part({ type: "text", text }),
   reasoning: (text: string): ChatEvent => ev.part({ type: "reasoning", text }),
   message: (message: any): ChatEvent => ({ type: "message", chat_id: CHAT, message }),
@@ -16,15 +16,20 @@ export const ev = {
   queue: (queued_messages: any[]): ChatEvent => ({ type: "queue_update", chat_id: CHAT, queued_messages }),
 };
 
-export function userMessage(id: number, text: string): any {
+/** A chat row with every required field; `fields` override them. */
+export function chatRow(fields: Partial<Chat> & { id: string }): Chat {
+  return { organization_id: "default", owner: "ada", title: "New Chat", status: "waiting", created_at: T, updated_at: T, ...fields };
+}
+
+export function userMessage(id: number, text: string): ChatMessage {
   return { id, chat_id: CHAT, created_by: "ada", created_at: T, role: "user", content: [{ type: "text", text }], visibility: "both" };
 }
 
-export function assistantMessage(id: number, content: any[], extra: any = {}): any {
+export function assistantMessage(id: number, content: any[], extra: any = {}): ChatMessage {
   return { id, chat_id: CHAT, model_config_id: "m1", created_at: T, role: "assistant", content, visibility: "both", ...extra };
 }
 
-export function toolMessage(id: number, results: any[]): any {
+export function toolMessage(id: number, results: any[]): ChatMessage {
   return { id, chat_id: CHAT, created_at: T, role: "tool", content: results, visibility: "both" };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { applyEvents, initialState, isBusy, phase, resetHistory, toolResults, withChat, type ChatState } from "../src/core/store";
-import { CHAT, assistantMessage, ev, textTurn, toolTurn, userMessage } from "./frames";
+import { CHAT, assistantMessage, chatRow, ev, textTurn, toolTurn, userMessage } from "./frames";
 
 function play(frames: any[][], state: ChatState = initialState()): ChatState[] {
   const states: ChatState[] = [];
@@ -37,10 +37,10 @@ describe("store", () => {
     expect(s[3].live[0].part.args).toEqual({ command: "python -c 'print(1)'" });
     expect(s[5].live[1].resultText).toBe("1\n2\n");
     expect(s[5].live[1].part.result).toBeUndefined();
-    expect(s[6].live[1].part.result.exit_code).toBe(0);
+    expect((s[6].live[1].part.result as { exit_code: number }).exit_code).toBe(0);
     expect(toolResults(s[6]).get("call_1")?.resultText).toBe("1\n2\n");
     expect(s[7].live).toEqual([]);
-    expect(toolResults(s[7]).get("call_1")?.part.result.output).toBe("1\n2\n");
+    expect((toolResults(s[7]).get("call_1")?.part.result as { output: string }).output).toBe("1\n2\n");
     expect(s[9].messages.map((m) => m.id)).toEqual([1, 2, 3, 4]);
   });
 
@@ -50,7 +50,7 @@ describe("store", () => {
     s = applyEvents(s, [ev.retry(retry)]);
     expect(s.live).toEqual([]);
     expect(phase(s)).toBe("retrying");
-    expect(s.retry.attempt).toBe(2);
+    expect(s.retry!.attempt).toBe(2);
     s = applyEvents(s, [ev.text("again")]);
     expect(s.retry).toBeNull();
     expect(phase(s)).toBe("streaming");
@@ -60,16 +60,16 @@ describe("store", () => {
     const error = { message: "The model provider rejected the request.", detail: "invalid x-api-key", kind: "auth", provider: "anthropic", retryable: false, status_code: 401 };
     let s = applyEvents(initialState(), [ev.status("running"), ev.error(error), ev.status("error")]);
     expect(phase(s)).toBe("failed");
-    expect(s.error.status_code).toBe(401);
+    expect(s.error!.status_code).toBe(401);
     s = applyEvents(s, [ev.status("pending")]);
     expect(s.error).toBeNull();
     expect(isBusy(s)).toBe(true);
   });
 
   it("takes the chat row's last_error when the stream starts in error", () => {
-    const s = withChat(initialState(), { id: CHAT, status: "error", last_error: { message: "boom", kind: "generic" } });
+    const s = withChat(initialState(), chatRow({ id: CHAT, status: "error", last_error: { message: "boom", kind: "generic", retryable: false } }));
     expect(phase(s)).toBe("failed");
-    expect(s.error.message).toBe("boom");
+    expect(s.error!.message).toBe("boom");
   });
 
   it("replaces the queue with each queue_update", () => {

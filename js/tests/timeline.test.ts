@@ -31,7 +31,7 @@ describe("workspace context messages", () => {
   });
 
   it("a user message with text is still a bubble", () => {
-    const el = renderMessage({ id: 1, role: "user", content: [{ type: "text", text: "hi" }] }, new Map(), new Set(), ui, false)!;
+    const el = renderMessage({ id: 1, chat_id: "c", created_at: "2025-01-01T12:00:00Z", role: "user", content: [{ type: "text", text: "hi" }] }, new Map(), new Set(), ui, false)!;
     expect(el.querySelector(".cc-bubble")!.textContent).toBe("hi");
   });
 });

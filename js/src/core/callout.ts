@@ -47,14 +47,14 @@ export function renderCallout(state: ChatState, connection: ConnectionState, sta
     return h("div", { class: "cc-callout cc-callout-starting", role: "status", dataset: { phase: "starting", ccSince: String(startedAt) } },
       h("span", { class: "cc-shimmer" }, slow ? "Response startup is taking longer than expected" : "Thinking…"));
   }
-  if (p === "retrying") {
+  if (p === "retrying" && state.retry) {
     const r = state.retry;
     const warn = r.kind && r.kind !== "generic";
     const meta: Child[] = [h("span", { class: "cc-countdown", dataset: { ccUntil: String(r.retrying_at) } }, countdownText(r.retrying_at, now)), h("span", null, `Attempt ${r.attempt}`)];
     if (r.status_code) meta.push(h("span", null, `HTTP ${r.status_code}`));
     if (r.provider) meta.push(h("span", null, r.provider));
     return h("div", { class: `cc-callout ${warn ? "cc-callout-warn" : "cc-callout-info"}`, role: "status", dataset: { phase: "retrying" } },
-      h("div", { class: "cc-callout-title" }, kindTitle(r.kind)),
+      h("div", { class: "cc-callout-title" }, kindTitle(r.kind ?? undefined)),
       h("div", { class: "cc-callout-message" }, String(r.error ?? "")),
       h("div", { class: "cc-callout-meta" }, meta));
   }
@@ -70,7 +70,7 @@ export function renderCallout(state: ChatState, connection: ConnectionState, sta
       meta.length ? h("div", { class: "cc-callout-meta" }, meta) : null);
   }
   if (p === "requires_action") {
-    const calls: any[] = state.actionRequired?.tool_calls ?? [];
+    const calls = state.actionRequired?.tool_calls ?? [];
     return h("div", { class: "cc-callout cc-callout-info", role: "status", dataset: { phase: "requires_action" } },
       h("div", { class: "cc-callout-title" }, "Waiting for client-side tool results"),
       calls.length ? h("div", { class: "cc-callout-meta" }, calls.map((c) => h("code", null, c.tool_name))) : null);

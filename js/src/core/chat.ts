@@ -1,8 +1,8 @@
 // mountChat: one chat (timeline, callout, queue, composer) fed by any ChatTransport.
-import { ApiError, type ChatEvent, type ChatTransport, type ConnectionState } from "../transport/types";
+import { ApiError, type Chat, type ChatEvent, type ChatQueuedMessage, type ChatTransport, type ConnectionState, type CreateChatMessageRequest, type CreateChatRequest, type ModelsResponse, type ServerInfo } from "../transport/types";
 import { renderCallout, tickCallout } from "./callout";
 import type { CardUi } from "./cards";
-import { Composer, type ModelsResponse } from "./composer";
+import { Composer } from "./composer";
 import { h } from "./dom";
 import { applyEvents, initialState, isBusy, phase, resetHistory, withChat, type ChatState } from "./store";
 import { Timeline } from "./timeline";
@@ -18,8 +18,8 @@ export interface ChatHandle {
   destroy(): void;
 }
 
-function queuedText(q: any): string {
-  return (q.content ?? []).filter((p: any) => p.type === "text").map((p: any) => p.text).join(" ");
+function queuedText(q: ChatQueuedMessage): string {
+  return (q.content ?? []).filter((p) => p.type === "text").map((p) => p.text).join(" ");
 }
 
 /** Render the chat `chatId` (null: an empty chat created by its first message) into `el`. */
@@ -27,7 +27,7 @@ export function mountChat(el: HTMLElement, opts: MountChatOptions): ChatHandle {
   const { transport } = opts;
   const ui: CardUi = new Map();
   let chatId: string | null = opts.chatId || null;
-  let chat: any = null;
+  let chat: Chat | null = null;
   let state: ChatState = initialState();
   let connection: ConnectionState = "closed";
   let stop: (() => void) | null = null;
@@ -131,7 +131,7 @@ export function mountChat(el: HTMLElement, opts: MountChatOptions): ChatHandle {
 
   async function loadInfo(): Promise<void> {
     try {
-      const info = await transport.request<any>("GET", "info");
+      const info = await transport.request<ServerInfo>("GET", "info");
       notice.textContent = "";
       if (info && info.real_provider_configured === false) {
         notice.append(h("div", { class: "cc-setup-notice", role: "note" },
@@ -155,7 +155,7 @@ export function mountChat(el: HTMLElement, opts: MountChatOptions): ChatHandle {
     timeline.clear();
     errorEl.hidden = true;
     if (id) {
-      transport.request<any>("GET", `chats/${encodeURIComponent(id)}`).then((c) => {
+      transport.request<Chat>("GET", `chats/${encodeURIComponent(id)}`).then((c) => {
         if (mine !== generation) return;
         chat = c;
         state = withChat(state, c);
@@ -171,15 +171,15 @@ export function mountChat(el: HTMLElement, opts: MountChatOptions): ChatHandle {
     errorEl.hidden = true;
     try {
       if (!chatId) {
-        const body: any = { content: [{ type: "text", text }], client_type: "ui" };
+        const body: CreateChatRequest = { content: [{ type: "text", text }], client_type: "ui" };
         if (modelConfigId) body.model_config_id = modelConfigId;
-        const created = await transport.request<any>("POST", "chats", body);
+        const created = await transport.request<Chat>("POST", "chats", body);
         open(created.id);
         chat = created;
         opts.onChatCreated?.(created.id);
         return true;
       }
-      const body: any = { content: [{ type: "text", text }], busy_behavior: "queue" };
+      const body: CreateChatMessageRequest = { content: [{ type: "text", text }], busy_behavior: "queue" };
       if (modelConfigId) body.model_config_id = modelConfigId;
       await transport.request("POST", `chats/${encodeURIComponent(chatId)}/messages`, body);
       return true;

@@ -1,6 +1,6 @@
 // mountChatList: the caller's chats (GET chats), kept live by the watch feed (titles, statuses,
 // created/deleted), with "New chat" and archive (PATCH chats/{id} {archived: true}).
-import type { ChatTransport, ConnectionState, WatchEvent } from "../transport/types";
+import type { Chat, ChatTransport, ConnectionState, WatchEvent } from "../transport/types";
 import { h } from "./dom";
 
 export interface MountChatListOptions {
@@ -21,14 +21,14 @@ const STATUS_LABELS: Record<string, string> = {
   error: "failed",
 };
 
-function sortChats(chats: any[]): any[] {
+function sortChats(chats: Chat[]): Chat[] {
   return chats.slice().sort((a, b) => (b.pin_order ?? 0) - (a.pin_order ?? 0) || String(b.updated_at).localeCompare(String(a.updated_at)));
 }
 
 /** The chat list into `el`; `onSelect(null)` is "New chat". */
 export function mountChatList(el: HTMLElement, opts: MountChatListOptions): ChatListHandle {
   const { transport } = opts;
-  let chats: any[] = [];
+  let chats: Chat[] = [];
   let selected: string | null = opts.selected ?? null;
   let connection: ConnectionState = "connecting";
   let destroyed = false;
@@ -94,8 +94,7 @@ export function mountChatList(el: HTMLElement, opts: MountChatListOptions): Chat
 
   async function load(): Promise<void> {
     try {
-      const page = await transport.request<any>("GET", "chats", undefined, { limit: "200" });
-      chats = Array.isArray(page) ? page : page?.chats ?? [];
+      chats = await transport.request<Chat[]>("GET", "chats", undefined, { limit: "200" });
       render();
     } catch (err) {
       status.hidden = false;

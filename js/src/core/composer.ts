@@ -1,5 +1,6 @@
 // The composer: a textarea (Enter sends, Shift+Enter is a newline, empty messages are not sent),
 // the model picker fed by `GET models`, and the interrupt button while a turn runs.
+import type { ModelsResponse } from "../transport/types";
 import { h } from "./dom";
 
 export interface ComposerOptions {
@@ -9,9 +10,6 @@ export interface ComposerOptions {
 }
 
 /** The `GET models` answer: providers with their availability and model configs. */
-export interface ModelsResponse {
-  providers: { provider: string; display_name?: string; available: boolean; unavailable_reason?: string; models: { id: string; provider: string; model: string; display_name: string; is_default?: boolean }[] }[];
-}
 
 const REASONS: Record<string, string> = {
   missing_api_key: "no API key",

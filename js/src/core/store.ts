@@ -1,12 +1,12 @@
 // The chat state and the pure functions that fold stream events into it (DESIGN §6,
 // reference §4). No DOM here, so the rules are unit-tested from recorded frames.
-import type { ChatEvent } from "../transport/types";
+import type { ActionRequired, Chat, ChatError, ChatEvent, ChatMessage, ChatMessagePart, ChatQueuedMessage, ChatStreamRetry, StreamMessagePart } from "../transport/types";
 
 /** A part of the step in flight, merged from its deltas. */
 export interface LivePart {
   role?: string;
   /** The part as the last full event gave it; `text` holds the concatenated deltas. */
-  part: any;
+  part: ChatMessagePart;
   /** Concatenated `args_delta` of a tool call whose `args` have not arrived yet. */
   argsText?: string;
   /** Concatenated `result_delta` of a tool result (build logs, command output). */
@@ -15,16 +15,16 @@ export interface LivePart {
 
 export interface ChatState {
   /** Persisted messages (ChatMessage) ordered by id, each id once. */
-  messages: any[];
+  messages: ChatMessage[];
   /** The parts of the step in flight, in arrival order. */
   live: LivePart[];
   status: string | null;
   /** The last ChatStreamError (or the chat's `last_error`); cleared when a turn starts. */
-  error: any | null;
+  error: ChatError | null;
   /** The last ChatStreamRetry while the retry is pending. */
-  retry: any | null;
-  queue: any[];
-  actionRequired: any | null;
+  retry: ChatStreamRetry | null;
+  queue: ChatQueuedMessage[];
+  actionRequired: ActionRequired | null;
   /** The highest message id seen (the `after_id` of a reconnect). */
   lastMessageId: number;
 }
@@ -39,13 +39,13 @@ export function resetHistory(state: ChatState): ChatState {
 }
 
 /** The state with the chat row's status and last error (from `GET chats/{id}`). */
-export function withChat(state: ChatState, chat: any): ChatState {
+export function withChat(state: ChatState, chat: Chat | null | undefined): ChatState {
   const status = state.status ?? chat?.status ?? null;
   const error = state.error ?? (status === "error" ? chat?.last_error ?? null : null);
   return { ...state, status, error };
 }
 
-function insertMessage(messages: any[], message: any): any[] {
+function insertMessage(messages: ChatMessage[], message: ChatMessage): ChatMessage[] {
   const id = message.id;
   const at = messages.findIndex((m) => m.id >= id);
   if (at === -1) return [...messages, message];
@@ -58,10 +58,10 @@ function insertMessage(messages: any[], message: any): any[] {
 }
 
 /** `live` with one `message_part` payload (`{role?, part}`) merged in. */
-export function mergePart(live: LivePart[], payload: any): LivePart[] {
+export function mergePart(live: LivePart[], payload: StreamMessagePart | null | undefined): LivePart[] {
   const part = payload?.part;
   if (!part || typeof part.type !== "string") return live;
-  const role = payload.role;
+  const role = payload?.role ?? undefined;
   const out = live.slice();
   if (part.type === "text" || part.type === "reasoning") {
     const last = out[out.length - 1];
@@ -76,9 +76,8 @@ export function mergePart(live: LivePart[], payload: any): LivePart[] {
     const at = out.findIndex((p) => p.part.type === part.type && p.part.tool_call_id === part.tool_call_id);
     const prev = at >= 0 ? out[at] : undefined;
     const next: LivePart = prev ? { ...prev, part: { ...prev.part } } : { role, part: { type: part.type, tool_call_id: part.tool_call_id } };
-    for (const [k, v] of Object.entries(part)) {
-      if (k !== "args_delta" && k !== "result_delta" && v !== undefined && v !== null) next.part[k] = v;
-    }
+    const fields = Object.entries(part).filter(([k, v]) => k !== "args_delta" && k !== "result_delta" && v !== undefined && v !== null);
+    next.part = { ...next.part, ...Object.fromEntries(fields) };
     if (typeof part.args_delta === "string") next.argsText = (next.argsText ?? "") + part.args_delta;
     if (typeof part.result_delta === "string") next.resultText = (next.resultText ?? "") + part.result_delta;
     if (at >= 0) out[at] = next;
@@ -102,7 +101,7 @@ export function applyEvent(state: ChatState, e: ChatEvent): ChatState {
       // part buffer at the same moment and sends messages before buffered parts on connect).
       if (message.role === "assistant") next.live = [];
       if (message.role === "tool") {
-        const ids = new Set((message.content ?? []).map((p: any) => p.tool_call_id));
+        const ids = new Set((message.content ?? []).map((p) => p.tool_call_id));
         next.live = next.live.filter((p) => !(p.part.type === "tool-result" && ids.has(p.part.tool_call_id)));
       }
       return next;

@@ -4,15 +4,16 @@ import { renderToolCard, type CardUi } from "./cards";
 import { h, type Child } from "./dom";
 import { formatCost, formatDuration, formatTokens } from "./format";
 import { renderMarkdown } from "./markdown";
+import type { ChatMessage, ChatMessagePart } from "../transport/types";
 import type { ChatState, LivePart } from "./store";
 import { toolResults } from "./store";
 
-function visible(message: any): boolean {
+function visible(message: ChatMessage): boolean {
   return message.role !== "system" && message.visibility !== "model";
 }
 
-function textOf(message: any): string {
-  return (message.content ?? []).filter((p: any) => p.type === "text").map((p: any) => p.text ?? "").join("\n\n");
+function textOf(message: ChatMessage): string {
+  return (message.content ?? []).filter((p) => p.type === "text").map((p) => p.text ?? "").join("\n\n");
 }
 
 function reasoning(text: string, open: boolean): HTMLElement {
@@ -20,7 +21,7 @@ function reasoning(text: string, open: boolean): HTMLElement {
 }
 
 /** Token usage and cost of an assistant message. */
-export function usageFooter(message: any): HTMLElement | null {
+export function usageFooter(message: ChatMessage): HTMLElement | null {
   const u = message.usage;
   const bits: Child[] = [];
   if (u && (u.input_tokens || u.output_tokens)) {
@@ -34,15 +35,15 @@ export function usageFooter(message: any): HTMLElement | null {
   return bits.length ? h("div", { class: "cc-usage" }, bits) : null;
 }
 
-function partNode(part: any, results: Map<string, LivePart>, ui: CardUi, live: boolean, extra?: LivePart): Child {
+function partNode(part: ChatMessagePart, results: Map<string, LivePart>, ui: CardUi, live: boolean, extra?: LivePart): Child {
   switch (part.type) {
     case "text":
       return part.text ? renderMarkdown(part.text) : null;
     case "reasoning":
       return part.text ? reasoning(part.text, live) : null;
     case "tool-call": {
-      const result = results.get(part.tool_call_id);
-      return renderToolCard({ call: part, argsText: extra?.argsText, result: result?.part.result !== undefined || result?.part.is_error ? result.part : undefined, resultText: result?.resultText, live }, ui);
+      const result = part.tool_call_id ? results.get(part.tool_call_id) : undefined;
+      return renderToolCard({ call: part, argsText: extra?.argsText, result: result && (result.part.result !== undefined || result.part.is_error) ? result.part : undefined, resultText: result?.resultText, live }, ui);
     }
     case "tool-result":
       return renderToolCard({ call: { tool_call_id: part.tool_call_id, tool_name: part.tool_name }, result: part.result !== undefined ? part : undefined, resultText: extra?.resultText, live }, ui);
@@ -59,38 +60,38 @@ function partNode(part: any, results: Map<string, LivePart>, ui: CardUi, live: b
 
 /** Whether a user message only carries workspace context (AGENTS.md, skills; reference §8.3),
  * which the daemon stores during a turn: no user input. */
-function isContext(message: any): boolean {
+function isContext(message: ChatMessage): boolean {
   const parts = message.content ?? [];
-  return parts.length > 0 && parts.every((p: any) => p.type === "context-file" || p.type === "skill");
+  return parts.length > 0 && parts.every((p) => p.type === "context-file" || p.type === "skill");
 }
 
 /** A muted line naming the instruction files and skills the model got; null for the blank
  * marker the daemon stores when the workspace has none. */
-function contextNote(message: any): HTMLElement | null {
-  const files = message.content.filter((p: any) => p.type === "context-file" && p.context_file_path).map((p: any) => p.context_file_path);
-  const skills = message.content.filter((p: any) => p.type === "skill" && p.skill_name).map((p: any) => p.skill_name);
+function contextNote(message: ChatMessage): HTMLElement | null {
+  const files = (message.content ?? []).filter((p) => p.type === "context-file" && p.context_file_path).map((p) => p.context_file_path);
+  const skills = (message.content ?? []).filter((p) => p.type === "skill" && p.skill_name).map((p) => p.skill_name);
   if (!files.length && !skills.length) return null;
   const text = [files.length ? `instructions: ${files.join(", ")}` : "", skills.length ? `skills: ${skills.join(", ")}` : ""].filter(Boolean).join(" · ");
   return h("div", { class: "cc-msg cc-msg-context", dataset: { messageId: String(message.id) } }, `Workspace context loaded (${text})`);
 }
 
 /** The element of one persisted message; null for messages the user does not see. */
-export function renderMessage(message: any, results: Map<string, LivePart>, calls: Set<string>, ui: CardUi, busy: boolean): HTMLElement | null {
+export function renderMessage(message: ChatMessage, results: Map<string, LivePart>, calls: Set<string>, ui: CardUi, busy: boolean): HTMLElement | null {
   if (!visible(message)) return null;
   if (message.role === "user" && isContext(message)) return contextNote(message);
   if (message.role === "user") {
     const text = textOf(message);
-    const refs = (message.content ?? []).filter((p: any) => p.type === "file-reference").map((p: any) => partNode(p, results, ui, false));
+    const refs = (message.content ?? []).filter((p) => p.type === "file-reference").map((p) => partNode(p, results, ui, false));
     return h("div", { class: "cc-msg cc-msg-user", dataset: { messageId: String(message.id) } }, h("div", { class: "cc-bubble" }, text ? h("div", { class: "cc-user-text" }, text) : null, refs));
   }
   if (message.role === "tool") {
     // Results are shown in their call's card; a result without a call (provider-executed or
     // client-side tools) gets its own.
-    const orphans = (message.content ?? []).filter((p: any) => p.type === "tool-result" && !calls.has(p.tool_call_id));
+    const orphans = (message.content ?? []).filter((p) => p.type === "tool-result" && !(p.tool_call_id && calls.has(p.tool_call_id)));
     if (!orphans.length) return null;
-    return h("div", { class: "cc-msg cc-msg-tool", dataset: { messageId: String(message.id) } }, orphans.map((p: any) => partNode(p, results, ui, false)));
+    return h("div", { class: "cc-msg cc-msg-tool", dataset: { messageId: String(message.id) } }, orphans.map((p) => partNode(p, results, ui, false)));
   }
-  const parts = (message.content ?? []).map((p: any) => partNode(p, results, ui, busy));
+  const parts = (message.content ?? []).map((p) => partNode(p, results, ui, busy));
   return h("div", { class: "cc-msg cc-msg-assistant", dataset: { messageId: String(message.id) } }, parts, usageFooter(message));
 }
 
@@ -126,13 +127,14 @@ export class Timeline {
   update(state: ChatState, busy: boolean, empty?: Child): void {
     const results = toolResults(state);
     const calls = new Set<string>();
-    for (const m of state.messages) for (const p of m.content ?? []) if (p.type === "tool-call") calls.add(p.tool_call_id);
+    for (const m of state.messages) for (const p of m.content ?? []) if (p.type === "tool-call" && p.tool_call_id) calls.add(p.tool_call_id);
     const wanted: HTMLElement[] = [];
     const seen = new Set<number>();
     for (const m of state.messages) {
       seen.add(m.id);
-      const pending = (m.content ?? []).filter((p: any) => p.type === "tool-call" && !results.has(p.tool_call_id)).map((p: any) => p.tool_call_id);
-      const done = (m.content ?? []).filter((p: any) => p.type === "tool-call" && results.has(p.tool_call_id)).map((p: any) => p.tool_call_id + (results.get(p.tool_call_id)!.part.result === undefined ? "~" : ""));
+      const callIds = (m.content ?? []).flatMap((p) => (p.type === "tool-call" && p.tool_call_id ? [p.tool_call_id] : []));
+      const pending = callIds.filter((id) => !results.has(id));
+      const done = callIds.filter((id) => results.has(id)).map((id) => id + (results.get(id)!.part.result === undefined ? "~" : ""));
       const sig = `${done.join(",")}|${pending.length ? String(busy) : ""}`;
       let entry = this.cache.get(m.id);
       if (!entry || entry.sig !== sig) {

@@ -1,9 +1,16 @@
 // The kernel transport: the same API and frames relayed by the widget's Python side over
 // anywidget custom messages (FRONTEND_CONTRACT.md "Kernel relay protocol"). Used where the page
 // is not served by the Jupyter server that hosts the chats (VS Code, Colab).
-import { ApiError, type AnyModel, type ChatTransport, type ConnectionState, type HttpMethod, type StreamHandlers, type WatchHandlers } from "./types";
+import { ApiError, type AnyModel, type ApiErrorBody, type ChatEvent, type ChatTransport, type ConnectionState, type HttpMethod, type StreamHandlers, type WatchEvent, type WatchHandlers } from "./types";
 
-type Pending = { resolve(value: any): void; reject(err: ApiError): void };
+type Pending = { resolve(value: unknown): void; reject(err: ApiError): void };
+
+/** A Python → JS message of the relay protocol (widget.py `ChatWidget`). */
+type RelayMessage =
+  | { kind: "response"; id: string; status: number; body: unknown }
+  | { kind: "events"; id: string; events: ChatEvent[] }
+  | { kind: "watch_event"; id: string; event?: WatchEvent }
+  | { kind: "state"; id: string; state: ConnectionState };
 
 let counter = 0;
 function nextId(): string {
@@ -22,14 +29,14 @@ export function kernelTransport(model: AnyModel): ChatTransport & { dispose(): v
   const streams = new Map<string, StreamHandlers>();
   const watches = new Map<string, WatchHandlers>();
 
-  const onMessage = (msg: any) => {
+  const onMessage = (msg: RelayMessage) => {
     if (!msg || typeof msg !== "object" || typeof msg.id !== "string") return;
     switch (msg.kind) {
       case "response": {
         const p = pending.get(msg.id);
         if (!p) return;
         pending.delete(msg.id);
-        if (typeof msg.status === "number" && (msg.status >= 400 || msg.status === 0)) p.reject(new ApiError(msg.status, msg.body ?? null));
+        if (typeof msg.status === "number" && (msg.status >= 400 || msg.status === 0)) p.reject(new ApiError(msg.status, (msg.body ?? null) as ApiErrorBody | null));
         else p.resolve(msg.body);
         return;
       }
@@ -40,7 +47,7 @@ export function kernelTransport(model: AnyModel): ChatTransport & { dispose(): v
         if (msg.event) watches.get(msg.id)?.event(msg.event);
         return;
       case "state": {
-        const state = msg.state as ConnectionState;
+        const state = msg.state;
         (streams.get(msg.id) ?? watches.get(msg.id))?.state(state);
         return;
       }
@@ -51,7 +58,7 @@ export function kernelTransport(model: AnyModel): ChatTransport & { dispose(): v
   function request<T = unknown>(method: HttpMethod, path: string, body?: unknown, query?: Record<string, string>): Promise<T> {
     const id = nextId();
     return new Promise<T>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      pending.set(id, { resolve: (value) => resolve(value as T), reject });
       try {
         model.send({ kind: "request", id, method, path, body: body ?? null, query: query ?? {} });
       } catch (err) {

@@ -1,7 +1,7 @@
 // The server transport: fetch for REST and WebSockets for the chat stream and the watch feed,
 // straight to <base_url>api/coderchat/ (DESIGN §5–6; jupyter-anchors §5.2 for auth and XSRF).
 import { backoffDelay } from "./backoff";
-import { ApiError, type ChatEvent, type ChatTransport, type ConnectionState, type HttpMethod, type StreamHandlers, type WatchEvent, type WatchHandlers } from "./types";
+import { ApiError, type ApiErrorBody, type ChatEvent, type ChatTransport, type ConnectionState, type HttpMethod, type StreamHandlers, type WatchEvent, type WatchHandlers } from "./types";
 
 /** Close code: the chat's history was edited; reload it from after_id=0 (reference §4.2). */
 export const CLOSE_HISTORY_CHANGED = 4001;
@@ -91,7 +91,7 @@ export function serverTransport(opts: ServerTransportOptions = {}): ChatTranspor
       throw new ApiError(0, { message: "The server is unreachable.", detail: String(err) });
     }
     const text = await response.text();
-    let parsed: any = undefined;
+    let parsed: unknown = undefined;
     if (text) {
       try {
         parsed = JSON.parse(text);
@@ -100,7 +100,7 @@ export function serverTransport(opts: ServerTransportOptions = {}): ChatTranspor
       }
     }
     if (!response.ok) {
-      throw new ApiError(response.status, parsed && typeof parsed === "object" ? parsed : { message: `HTTP ${response.status} ${response.statusText}`.trim(), detail: text.slice(0, 500) || undefined });
+      throw new ApiError(response.status, parsed && typeof parsed === "object" ? (parsed as ApiErrorBody) : { message: `HTTP ${response.status} ${response.statusText}`.trim(), detail: text.slice(0, 500) || undefined });
     }
     return parsed as T;
   }
@@ -109,7 +109,7 @@ export function serverTransport(opts: ServerTransportOptions = {}): ChatTranspor
    * A socket that reconnects with backoff. `query()` gives the query of the next connection;
    * `onClose(code)` returns true when it reported the state itself.
    */
-  function reconnecting(path: string, query: () => Record<string, string>, onFrame: (data: any) => void,
+  function reconnecting(path: string, query: () => Record<string, string>, onFrame: (data: unknown) => void,
                         onState: (s: ConnectionState) => void, onClose: (code: number) => boolean): () => void {
     let socket: WebSocket | null = null;
     let stopped = false;
@@ -128,7 +128,7 @@ export function serverTransport(opts: ServerTransportOptions = {}): ChatTranspor
         onState("open");
       };
       ws.onmessage = (ev: MessageEvent) => {
-        let data: any;
+        let data: unknown;
         try {
           data = JSON.parse(typeof ev.data === "string" ? ev.data : String(ev.data));
         } catch {

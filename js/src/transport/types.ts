@@ -1,21 +1,19 @@
 // The transport interface the renderer is written against (FRONTEND_CONTRACT.md). Wire shapes
 // follow coderchat_ext/models.py (reference §4): snake_case JSON, None fields omitted.
 
+import type { AnyModel as AnywidgetModel } from "@anywidget/types";
+import type { ApiErrorBody, ApiValidation, Chat, ChatStreamEvent, ChatWatchEvent } from "./api";
+
+export type * from "./api";
+
 /** One event of a chat stream frame (`ChatStreamEvent`); a frame is a JSON array of these. */
-export type ChatEvent = {
-  type: "message_part" | "message" | "status" | "error" | "retry" | "queue_update" | "action_required";
-  chat_id: string;
-  message?: any;
-  message_part?: any;
-  status?: string;
-  error?: any;
-  retry?: any;
-  queued_messages?: any[];
-  action_required?: any;
-};
+export type ChatEvent = ChatStreamEvent;
 
 /** One event of the per-owner watch feed (`ChatWatchEvent`). */
-export type WatchEvent = { kind: string; chat: any; tool_calls?: any[] };
+export type WatchEvent = ChatWatchEvent;
+
+/** A chat status (`ChatStatus`). */
+export type ChatStatus = Chat["status"];
 
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -25,9 +23,9 @@ export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export class ApiError extends Error {
   status: number;
   detail?: string;
-  validations?: { field: string; detail: string }[];
+  validations?: ApiValidation[];
 
-  constructor(status: number, body: { message?: string; detail?: string; validations?: { field: string; detail: string }[] } | null) {
+  constructor(status: number, body: Partial<ApiErrorBody> | null) {
     super(body?.message || (status === 0 ? "The server is unreachable." : `HTTP ${status}`));
     this.name = "ApiError";
     this.status = status;
@@ -55,12 +53,13 @@ export interface ChatTransport {
   watchChats(on: WatchHandlers): () => void;
 }
 
-/** The part of anywidget's model the kernel relay and the widget entry use. */
-export interface AnyModel {
-  get(name: string): any;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  send(content: any, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
-  on(event: string, callback: (...args: any[]) => void): void;
-  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
-}
+/** The traits of `coderchat_ext.ChatWidget` (widget.py) that the front end reads and writes. */
+export type ChatWidgetTraits = {
+  chat_id: string | null;
+  server_url: string;
+  transport: "auto" | "server" | "kernel";
+  height: string;
+};
+
+/** The widget's anywidget model (`@anywidget/types`). */
+export type AnyModel = AnywidgetModel<ChatWidgetTraits>;
