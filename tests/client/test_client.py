@@ -394,9 +394,9 @@ async def test_queue_endpoints_round_trip(client: AsyncChatClient, scripted: Any
 
 async def test_settings_endpoints_round_trip(client: AsyncChatClient) -> None:
     models = await client.list_models()
-    scripted_entry = next(p for p in models["providers"] if p["provider"] == "scripted")
-    assert scripted_entry["available"]
-    assert [m["model"] for m in scripted_entry["models"]] == ["scripted-1"]
+    scripted_entry = next(p for p in models.providers if p.provider == "scripted")
+    assert scripted_entry.available
+    assert [m.model for m in scripted_entry.models] == ["scripted-1"]
 
     config = await client.create_model_config("scripted", "scripted-2", context_limit=8000)
     assert (config.model, config.context_limit) == ("scripted-2", 8000)
@@ -410,7 +410,7 @@ async def test_settings_endpoints_round_trip(client: AsyncChatClient) -> None:
     assert "scripted" in [p.provider for p in providers]
 
     await client.set_system_prompt("Be brief.")
-    assert (await client.get_system_prompt())["system_prompt"] == "Be brief."
+    assert (await client.get_system_prompt()).system_prompt == "Be brief."
     assert await client.set_user_prompt("Call me Al.") == "Call me Al."
     assert await client.get_user_prompt() == "Call me Al."
     assert await client.get_template_allowlist() == []
@@ -419,7 +419,8 @@ async def test_settings_endpoints_round_trip(client: AsyncChatClient) -> None:
     assert await client.get_advisor_config() == advisor
 
     info = await client.info()
-    assert info["default_model"]["model"] == "scripted-1"
+    assert info.default_model is not None
+    assert info.default_model.model == "scripted-1"
     assert (await client.openapi())["openapi"].startswith("3.1")
 
 
