@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from ..models import ChatStreamEvent, ChatWatchEvent
@@ -20,7 +20,7 @@ class StreamsApi(Transport):
         *,
         reconnect: bool = True,
         on_connect: Callable[[int], None] | None = None,
-    ) -> AsyncIterator[tuple[int, StreamItem]]:
+    ) -> AsyncGenerator[tuple[int, StreamItem], None]:
         """:meth:`stream` with each item paired with the number of the connection it came on
         (0 first); ``on_connect(n)`` runs just before connection ``n`` is attempted."""
         cursor = after_id
@@ -56,7 +56,7 @@ class StreamsApi(Transport):
 
     async def stream(
         self, chat_id: str, after_id: int = 0, *, reconnect: bool = True
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         """Follow a chat: ``async for item in client.stream(chat_id, after_id=0)``.
 
         Yields one ``list[ChatStreamEvent]`` per WebSocket frame (DESIGN §6): first the connect
@@ -75,7 +75,7 @@ class StreamsApi(Transport):
         async for _, item in self.stream_with_connections(chat_id, after_id, reconnect=reconnect):
             yield item
 
-    async def watch(self, *, reconnect: bool = True) -> AsyncIterator[WatchItem]:
+    async def watch(self, *, reconnect: bool = True) -> AsyncGenerator[WatchItem, None]:
         """Follow the caller's chats (``GET chats/watch``): yields one :class:`ChatWatchEvent`
         per frame (``created``, ``deleted``, ``status_change``, ``title_change``,
         ``action_required``) and a ``reconnect`` :class:`StreamMarker` after each reconnect

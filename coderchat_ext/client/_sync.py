@@ -166,6 +166,22 @@ class ChatClient:
         ``for`` loop) to disconnect."""
         return self._iterate(self.aio.stream(chat_id, after_id, reconnect=reconnect))
 
+    def stream_with_connections(
+        self,
+        chat_id: str,
+        after_id: int = 0,
+        *,
+        reconnect: bool = True,
+        on_connect: Callable[[int], None] | None = None,
+    ) -> Iterator[tuple[int, StreamItem]]:
+        """Blocking :meth:`AsyncChatClient.stream_with_connections` (``on_connect`` runs on
+        the client's I/O thread)."""
+        return self._iterate(
+            self.aio.stream_with_connections(
+                chat_id, after_id, reconnect=reconnect, on_connect=on_connect
+            )
+        )
+
     def watch(self, *, reconnect: bool = True) -> Iterator[WatchItem]:
         """Blocking :meth:`AsyncChatClient.watch`."""
         return self._iterate(self.aio.watch(reconnect=reconnect))

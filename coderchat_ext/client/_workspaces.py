@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from ..models import (
@@ -136,7 +136,7 @@ class WorkspacesApi(Transport):
 
     async def follow_job_logs(
         self, job_id: str, *, after: int = 0, reconnect: bool = True
-    ) -> AsyncIterator[ProvisionerJobLog]:
+    ) -> AsyncGenerator[ProvisionerJobLog, None]:
         """Follow a job's build logs over the ``GET jobs/{id}/logs?follow=1`` WebSocket:
         ``async for log in client.follow_job_logs(job_id)`` yields the logs with
         ``id > after``, then each new one, and ends when the server closes the socket
