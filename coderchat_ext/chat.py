@@ -8,8 +8,8 @@ kernel's running loop is never re-entered. The server is found as DESIGN §12 sa
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -63,12 +63,13 @@ def reset_client() -> None:
         client.close()
 
 
-def call(client: ChatClient, method: str, *args: Any, **kwargs: Any) -> Any:
-    """``client.<method>(...)`` with the errors a notebook user sees turned into
-    :class:`ChatError`: refused requests keep the server's message and detail; an
-    unreachable server says where it was looked for."""
+@contextlib.contextmanager
+def api_errors(client: ChatClient) -> Iterator[None]:
+    """Turn the errors of ``client`` calls made in the ``with`` block into what a notebook
+    user sees, a :class:`ChatError`: a refused request keeps the server's message and
+    detail; an unreachable server says where it was looked for."""
     try:
-        return getattr(client, method)(*args, **kwargs)
+        yield
     except ApiError as exc:
         raise ChatError(str(exc)) from None
     except (httpx.TransportError, OSError) as exc:
@@ -162,7 +163,8 @@ def resolve_model(client: ChatClient, model: str | None) -> str | None:
     Raises :class:`ChatError` listing the choices."""
     if model is None:
         return None
-    configs = call(client, "list_model_configs")
+    with api_errors(client):
+        configs = client.list_model_configs()
     wanted = model.lower()
     for config in configs:
         names = {
@@ -182,10 +184,11 @@ def resolve_workspace(client: ChatClient, workspace: str | None) -> str | None:
     :class:`ChatError`."""
     if workspace is None:
         return None
-    listed = call(client, "request", "GET", "workspaces")
+    with api_errors(client):
+        listed = client.list_workspaces()
     for item in listed:
-        if workspace in (item.get("id"), item.get("name")):
-            return str(item["id"])
+        if workspace in (item.id, item.name):
+            return item.id
     raise ChatError(f"unknown workspace {workspace!r}")
 
 
@@ -228,13 +231,10 @@ class Chat:
         chat.model_config_id = resolve_model(chat.client, model)
         chat.workspace_id = resolve_workspace(chat.client, workspace)
         if content is not None:
-            created = call(
-                chat.client,
-                "create_chat",
-                content,
-                model_config_id=chat.model_config_id,
-                workspace_id=chat.workspace_id,
-            )
+            with api_errors(chat.client):
+                created = chat.client.create_chat(
+                    content, model_config_id=chat.model_config_id, workspace_id=chat.workspace_id
+                )
             chat.chat_id = created.id
         return chat
 
@@ -248,8 +248,8 @@ class Chat:
 
     def info(self) -> ChatModel:
         """The chat as the server has it now (title, status, workspace, last error)."""
-        chat: ChatModel = call(self.client, "get_chat", self._require_id())
-        return chat
+        with api_errors(self.client):
+            return self.client.get_chat(self._require_id())
 
     @property
     def title(self) -> str:
@@ -258,9 +258,6 @@ class Chat:
     @property
     def status(self) -> str:
         return self.info().status if self.chat_id else "new"
-
-    def _turn_options(self) -> dict[str, Any]:
-        return {"model_config_id": self.model_config_id}
 
     def _create_options(self) -> dict[str, Any]:
         return {"workspace_id": self.workspace_id} if self.workspace_id else {}
@@ -274,14 +271,15 @@ class Chat:
         if not text or not text.strip():
             raise ChatError("Content is required: an empty message is not sent.")
         creating = self.chat_id is None
-        coro = self.client.aio.run_turn(
-            self.chat_id,
-            text,
-            timeout=timeout,
-            create_options=self._create_options() if creating else None,
-            **self._turn_options(),
+        future = self.client.submit(
+            self.client.aio.run_turn(
+                self.chat_id,
+                text,
+                model_config_id=self.model_config_id,
+                timeout=timeout,
+                create_options=self._create_options() if creating else None,
+            )
         )
-        future = asyncio.run_coroutine_threadsafe(coro, self.client._loop.loop)
         if creating:
             # The chat id is known once the server created it; learn it from the stream.
             self._learn_id(future)
@@ -310,7 +308,7 @@ class Chat:
         pause = threading.Event()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if call(self.client, "get_chat", chat_id).status not in ("pending", "running"):
+            if self.info().status not in ("pending", "running"):
                 return self.last_turn()
             pause.wait(0.1)
         raise TimeoutError(f"chat {chat_id}: still busy after {timeout:g} s")
@@ -352,9 +350,10 @@ class Chat:
     def _iter_messages(self) -> Iterator[ChatMessage]:
         after = 0
         while True:
-            page = call(
-                self.client, "list_messages", self._require_id(), after_id=after, limit=MESSAGE_PAGE
-            )
+            with api_errors(self.client):
+                page = self.client.list_messages(
+                    self._require_id(), after_id=after, limit=MESSAGE_PAGE
+                )
             yield from page.messages
             if not page.has_more or not page.messages:
                 return
@@ -371,7 +370,8 @@ class Chat:
 
     def interrupt(self) -> None:
         """Stop the running turn (the partial answer is kept)."""
-        call(self.client, "interrupt", self._require_id())
+        with api_errors(self.client):
+            self.client.interrupt(self._require_id())
 
     def widget(self, **kwargs: Any) -> ChatWidget:
         """A :class:`~coderchat_ext.widget.ChatWidget` showing this chat; a chat created in

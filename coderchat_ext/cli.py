@@ -279,14 +279,14 @@ async def _chats(client: AsyncChatClient, args: argparse.Namespace) -> int:
 
 
 async def _models(client: AsyncChatClient) -> int:
-    for provider in (await client.list_models()).get("providers", []):
-        state = "available" if provider.get("available") else "unavailable"
-        if provider.get("unavailable_reason"):
-            state += f": {provider['unavailable_reason']}"
-        print(f"{provider.get('provider')} ({provider.get('display_name')}, {state})")
-        for model in provider.get("models", []):
-            default = "  (default)" if model.get("is_default") else ""
-            print(f"  {model['id']}  {model['model']}  {model.get('display_name', '')}{default}")
+    for provider in (await client.list_models()).providers:
+        state = "available" if provider.available else "unavailable"
+        if provider.unavailable_reason:
+            state += f": {provider.unavailable_reason}"
+        print(f"{provider.provider} ({provider.display_name}, {state})")
+        for model in provider.models:
+            default = "  (default)" if model.is_default else ""
+            print(f"  {model.id}  {model.model}  {model.display_name}{default}")
     return EXIT_OK
 
 

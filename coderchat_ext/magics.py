@@ -17,14 +17,11 @@ return ``None``.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import contextlib
 import json
 import re
 import shlex
 import string
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,12 +29,13 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
-from .chat import Chat, ChatError, Turn, call, default_client
+from .chat import Chat, ChatError, Turn, api_errors, default_client, resolve_model
+from .client import BuildTimeout, DirectToolResult
+from .models import Template, Workspace, WorkspaceAgent, WorkspaceBuild
 
 USAGE = __doc__.split("Cell magic:")[0].split("::", 1)[1].rstrip() if __doc__ else ""
 BUILD_TIMEOUT = 300.0
 """Seconds ``%chat workspace create`` waits for the start build."""
-ATTACH_TIMEOUT = 60.0
 
 
 def parse_assignments(tokens: list[str]) -> dict[str, Any]:
@@ -82,27 +80,13 @@ def kernel_id() -> str:
     return match.group(1)
 
 
-def _workspace_line(ws: dict[str, Any]) -> str:
-    build = ws.get("latest_build") or {}
-    job = build.get("job") or {}
-    agents = ", ".join(f"{a['name']}={a['status']}" for a in build.get("agents") or [])
+def _workspace_line(ws: Workspace) -> str:
+    build = ws.latest_build
+    agents = ", ".join(f"{a.name}={a.status}" for a in build.agents)
     return (
-        f"{ws['id']}  {ws['name']:<20} {ws.get('template_name', ''):<14} "
-        f"{build.get('transition', '')}/{job.get('status', '')}  {agents}"
+        f"{ws.id}  {ws.name:<20} {ws.template_name:<14} "
+        f"{build.transition}/{build.job.status}  {agents}"
     )
-
-
-def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    pause = concurrent.futures.Future[None]()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise ChatError(f"{what} did not finish within {timeout:g} s")
-        with contextlib.suppress(concurrent.futures.TimeoutError):
-            pause.result(0.2)
 
 
 @magics_class
@@ -192,7 +176,9 @@ class ChatMagics(Magics):
         return self.current
 
     def _list(self, args: list[str]) -> None:
-        chats = call(default_client(), "list_chats", limit=50)
+        client = default_client()
+        with api_errors(client):
+            chats = client.list_chats(limit=50)
         if not chats:
             print("no chats yet")
         for chat in chats:
@@ -206,17 +192,17 @@ class ChatMagics(Magics):
         display(chat.widget())
 
     def _models(self, args: list[str]) -> None:
-        data = call(default_client(), "list_models")
-        for provider in data.get("providers") or []:
-            state = "" if provider.get("available") else f" ({provider.get('unavailable_reason')})"
-            print(f"{provider.get('display_name') or provider['provider']}{state}")
-            for model in provider.get("models") or []:
-                default = "  [default]" if model.get("is_default") else ""
-                name = f"{model['provider']}/{model['model']}"
-                print(f"  {name:<40} {model.get('display_name') or ''}{default}")
-        if not any(
-            p.get("available") and p["provider"] != "demo" for p in data.get("providers") or []
-        ):
+        client = default_client()
+        with api_errors(client):
+            providers = client.list_models().providers
+        for provider in providers:
+            state = "" if provider.available else f" ({provider.unavailable_reason})"
+            print(f"{provider.display_name or provider.provider}{state}")
+            for model in provider.models:
+                default = "  [default]" if model.is_default else ""
+                name = f"{model.provider}/{model.model}"
+                print(f"  {name:<40} {model.display_name}{default}")
+        if not any(p.available and p.provider != "demo" for p in providers):
             print(
                 "no real provider is configured: chats use the offline demo model; set "
                 "ANTHROPIC_API_KEY or OPENAI_API_KEY before starting JupyterLab"
@@ -232,7 +218,9 @@ class ChatMagics(Magics):
         if not args or args[0] not in ("create", "list", "stop"):
             raise ChatError("usage: %chat workspace create TEMPLATE [k=v ...] | list | stop [ID]")
         if args[0] == "list":
-            listed = call(default_client(), "request", "GET", "workspaces")
+            client = default_client()
+            with api_errors(client):
+                listed = client.list_workspaces()
             for ws in listed:
                 print(_workspace_line(ws))
             if not listed:
@@ -244,22 +232,20 @@ class ChatMagics(Magics):
             raise ChatError("usage: %chat workspace create TEMPLATE [name=N] [param=value ...]")
         values = parse_assignments(args[2:])
         workspace = self._create_workspace(args[1], values)
-        self._bind(workspace["id"])
+        self._bind(workspace.id)
         return workspace
 
-    def _template(self, wanted: str | None, *, external: bool | None = None) -> dict[str, Any]:
-        templates = call(default_client(), "request", "GET", "templates")
+    def _template(self, wanted: str | None, *, external: bool | None = None) -> Template:
+        client = default_client()
+        with api_errors(client):
+            templates = client.list_templates()
         for template in templates:
-            if wanted in (template["id"], template["name"]) or (
-                wanted is None and template.get("external")
-            ):
-                if external is not None and bool(template.get("external")) != external:
+            if wanted in (template.id, template.name) or (wanted is None and template.external):
+                if external is not None and template.external != external:
                     kind = "an external" if external else "a kernel-starting"
-                    raise ChatError(f"template {template['name']!r} is not {kind} template")
-                return dict(template)
-        names = ", ".join(
-            t["name"] for t in templates if external is None or t.get("external") == external
-        )
+                    raise ChatError(f"template {template.name!r} is not {kind} template")
+                return template
+        names = ", ".join(t.name for t in templates if external is None or t.external == external)
         if wanted is None:
             raise ChatError(
                 "no external template (external = true) is available to attach a kernel to; "
@@ -267,32 +253,28 @@ class ChatMagics(Magics):
             )
         raise ChatError(f"unknown template {wanted!r}; available: {names or 'none'}")
 
-    def _create_workspace(self, template_name: str | None, values: dict[str, Any]) -> Any:
+    def _create_workspace(self, template_name: str | None, values: dict[str, Any]) -> Workspace:
         client = default_client()
         template = self._template(template_name, external=None if template_name else True)
-        body: dict[str, Any] = {"template_id": template["id"]}
-        if "name" in values:
-            body["name"] = str(values.pop("name"))
-        if "preset" in values:
-            body["preset_id"] = str(values.pop("preset"))
-        if values:
-            body["parameters"] = {
-                k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()
-            }
-        created = call(client, "request", "POST", "workspaces", body=body)
-        print(f"workspace {created['name']} ({created['id']}): building…")
-
-        def built() -> Any:
-            ws = call(client, "request", "GET", f"workspaces/{created['id']}")
-            status = ws["latest_build"]["job"]["status"]
-            return ws if status in ("succeeded", "failed", "canceled") else None
-
-        workspace = _wait(built, BUILD_TIMEOUT, "the workspace build")
-        job = workspace["latest_build"]["job"]
-        if job["status"] != "succeeded":
-            raise ChatError(
-                f"the workspace build {job['status']}: {job.get('error') or ''}".strip()
+        name = str(values.pop("name")) if "name" in values else None
+        preset = str(values.pop("preset")) if "preset" in values else None
+        # JSON-looking values go as their text, so any value the notebook wrote is accepted.
+        parameters = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+        with api_errors(client):
+            created = client.create_workspace(
+                template.id, name=name, parameters=parameters or None, preset_id=preset
             )
+        print(f"workspace {created.name} ({created.id}): building…")
+        try:
+            with api_errors(client):
+                workspace = client.wait_for_build(created.id, timeout=BUILD_TIMEOUT)
+        except BuildTimeout:
+            raise ChatError(
+                f"the workspace build did not finish within {BUILD_TIMEOUT:g} s"
+            ) from None
+        job = workspace.latest_build.job
+        if job.status != "succeeded":
+            raise ChatError(f"the workspace build {job.status}: {job.error or ''}".strip())
         print(_workspace_line(workspace))
         return workspace
 
@@ -302,10 +284,11 @@ class ChatMagics(Magics):
         chat = self._chat()
         chat.workspace_id = workspace_id
         if chat.chat_id is not None:
-            call(chat.client, "update_chat", chat.chat_id, workspace_id=workspace_id)
+            with api_errors(chat.client):
+                chat.client.update_chat(chat.chat_id, workspace_id=workspace_id)
         print(f"the current chat uses workspace {workspace_id}")
 
-    def _workspace_stop(self, args: list[str]) -> Any:
+    def _workspace_stop(self, args: list[str]) -> WorkspaceBuild:
         client = default_client()
         workspace_id: str | None = args[0] if args else None
         if workspace_id is None:
@@ -313,17 +296,12 @@ class ChatMagics(Magics):
             workspace_id = chat.workspace_id or (chat.info().workspace_id if chat.chat_id else None)
             if not workspace_id:
                 raise ChatError("the current chat has no workspace: give a workspace ID")
-        build = call(
-            client,
-            "request",
-            "POST",
-            f"workspaces/{workspace_id}/builds",
-            body={"transition": "stop"},
-        )
-        print(f"stopping workspace {workspace_id} (build {build['build_number']})")
+        with api_errors(client):
+            build = client.create_build(workspace_id, "stop")
+        print(f"stopping workspace {workspace_id} (build {build.build_number})")
         return build
 
-    def _attach(self, args: list[str]) -> Any:
+    def _attach(self, args: list[str]) -> concurrent.futures.Future[WorkspaceAgent]:
         """Bind this kernel as the external agent of the current chat's workspace (or of a
         new workspace of an external template). The server reaches the kernel on its control
         channel and a subshell while this cell runs; the attach completes in the background and
@@ -334,48 +312,40 @@ class ChatMagics(Magics):
         kid = kernel_id()
         chat = self._chat()
         workspace_id = chat.workspace_id or (chat.info().workspace_id if chat.chat_id else None)
-        workspace = None
+        workspace: Workspace | None = None
         if workspace_id and not args:
-            workspace = call(client, "request", "GET", f"workspaces/{workspace_id}")
-            agents = workspace["latest_build"].get("agents") or []
-            if not any(a.get("external") for a in agents):
+            with api_errors(client):
+                workspace = client.get_workspace(workspace_id)
+            if not any(a.external for a in workspace.latest_build.agents):
                 workspace = None
         if workspace is None:
             workspace = self._create_workspace(args[0] if args else None, {})
-            self._bind(workspace["id"])
-        handle = display(
-            f"attaching kernel {kid} to workspace {workspace['name']}…", display_id=True
-        )
-        attach = client.aio.request(
-            "POST", f"workspaces/{workspace['id']}/attach", body={"kernel_id": kid}
-        )
-        future = asyncio.run_coroutine_threadsafe(attach, client._loop.loop)
+            self._bind(workspace.id)
+        name = workspace.name
+        handle = display(f"attaching kernel {kid} to workspace {name}…", display_id=True)
+        # Not waited for: the server reaches this kernel while the cell is still running.
+        future = client.submit(client.aio.attach_kernel(workspace.id, kid))
 
-        def done(f: concurrent.futures.Future[Any]) -> None:
+        def done(f: concurrent.futures.Future[WorkspaceAgent]) -> None:
             if f.cancelled() or f.exception() is not None:
                 text = f"attaching failed: {f.exception()}"
             else:
                 agent = f.result()
-                text = (
-                    f"kernel {kid} is agent {agent['name']} ({agent['status']}) of workspace "
-                    f"{workspace['name']}"
-                )
+                text = f"kernel {kid} is agent {agent.name} ({agent.status}) of workspace {name}"
             if handle is not None:
                 handle.update(text)
 
         future.add_done_callback(done)
         return future
 
-    def _tool(self, args: list[str]) -> Any:
+    def _tool(self, args: list[str]) -> DirectToolResult:
         if not args:
             raise ChatError("usage: %chat tool NAME key=value ...")
         chat = self._chat()
         if chat.chat_id is None:
             raise ChatError("the current chat has no messages yet: send one first (%%chat)")
-        body = {"args": parse_assignments(args[1:])}
-        result = call(
-            chat.client, "request", "POST", f"chats/{chat.chat_id}/tools/{args[0]}", body=body
-        )
+        with api_errors(chat.client):
+            result = chat.client.run_tool(chat.chat_id, args[0], parse_assignments(args[1:]))
         display(ToolCard(result))
         return result
 
@@ -393,8 +363,6 @@ class ChatMagics(Magics):
         if new or self.current is None:
             self.current = Chat.new(model=options.get("model"))
         elif "model" in options:
-            from .chat import resolve_model
-
             self.current.model_config_id = resolve_model(self.current.client, options["model"])
         chat = self.current
         pending = chat.send(text, wait=False)
@@ -413,28 +381,27 @@ class ChatMagics(Magics):
 class ToolCard:
     """A tool result shown as a card: HTML in JupyterLab, plain text elsewhere."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
+    def __init__(self, result: DirectToolResult) -> None:
         self.result = result
 
     def _body(self) -> str:
-        value = self.result.get("result")
+        value = self.result.result
         if isinstance(value, dict) and "output" in value:
             return str(value["output"])
         return value if isinstance(value, str) else json.dumps(value, indent=2)
 
     def __repr__(self) -> str:
-        flag = " (error)" if self.result.get("is_error") else ""
-        args = json.dumps(self.result.get("args") or {})
-        return f"{self.result.get('tool_name')}{flag} {args}\n{self._body()}"
+        flag = " (error)" if self.result.is_error else ""
+        return f"{self.result.tool_name}{flag} {json.dumps(self.result.args)}\n{self._body()}"
 
     def _repr_html_(self) -> str:
         import html
 
-        flag = " cc-tool-error" if self.result.get("is_error") else ""
+        flag = " cc-tool-error" if self.result.is_error else ""
         return (
             f'<div class="cc-tool-card{flag}"><div class="cc-tool-name"><b>'
-            f"{html.escape(str(self.result.get('tool_name')))}</b> "
-            f"<code>{html.escape(json.dumps(self.result.get('args') or {}))}</code></div>"
+            f"{html.escape(self.result.tool_name)}</b> "
+            f"<code>{html.escape(json.dumps(self.result.args))}</code></div>"
             f"<pre>{html.escape(self._body())}</pre></div>"
         )
 

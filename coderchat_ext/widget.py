@@ -31,8 +31,7 @@ import anywidget
 import httpx
 import traitlets
 
-from .client import AsyncChatClient, ServerNotFound, StreamMarker, discover_server
-from .client._errors import ApiError
+from .client import ApiError, AsyncChatClient, ServerNotFound, StreamMarker, discover_server
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pydantic
+
+from ..models import ApiErrorBody, ApiValidation
+
 
 class ChatClientError(Exception):
     """Base of every error the client raises on its own (transport errors from httpx and
@@ -12,11 +16,18 @@ class ChatClientError(Exception):
 
 
 class ApiError(ChatClientError):
-    """The server refused a request (DESIGN §5 error body).
+    """Raised by the client when the server answered a request with an error (DESIGN §5 error
+    body), over REST or while refusing a WebSocket upgrade.
 
-    ``status`` is the HTTP status code; ``message``, ``detail`` and ``validations`` (a list of
-    ``{"field", "detail"}`` dicts) come from the JSON body. ``body`` is the whole decoded body
-    (``None`` when it was not JSON).
+    Not to be confused with the server's ``coderchat_ext.errors.ApiError``, which handlers
+    raise to *produce* such an answer: this one is what a caller of :class:`ChatClient` or
+    :class:`AsyncChatClient` catches.
+
+    ``status`` is the HTTP status code (``int``); ``message`` the body's one-line summary
+    (``"Chat not found."``), or the response text when the body is not the JSON error body;
+    ``detail`` its optional explanation; ``validations`` one :class:`~coderchat_ext.models.
+    ApiValidation` (``field``, ``detail``) per refused field, ``[]`` when there are none.
+    ``body`` is the whole decoded JSON body (``None`` when it was not JSON).
     """
 
     def __init__(
@@ -24,7 +35,7 @@ class ApiError(ChatClientError):
         status: int,
         message: str,
         detail: str | None = None,
-        validations: list[dict[str, Any]] | None = None,
+        validations: list[ApiValidation] | None = None,
         body: Any = None,
     ) -> None:
         super().__init__(f"{status}: {message}" + (f" ({detail})" if detail else ""))
@@ -43,17 +54,12 @@ class ApiError(ChatClientError):
             body = json.loads(text) if text.strip() else None
         except ValueError:
             body = None
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            validations = body.get("validations")
-            return cls(
-                status,
-                body["message"],
-                body.get("detail") if isinstance(body.get("detail"), str) else None,
-                validations if isinstance(validations, list) else None,
-                body,
-            )
-        message = text.strip()[:500] or reason or f"HTTP {status}"
-        return cls(status, message, None, None, body)
+        try:
+            parsed = ApiErrorBody.model_validate(body)
+        except pydantic.ValidationError:
+            message = text.strip()[:500] or reason or f"HTTP {status}"
+            return cls(status, message, None, None, body)
+        return cls(status, parsed.message, parsed.detail, parsed.validations, body)
 
 
 class ServerNotFound(ChatClientError):
@@ -67,4 +73,14 @@ class TurnTimeout(ChatClientError, TimeoutError):
     def __init__(self, chat_id: str, timeout: float) -> None:
         super().__init__(f"chat {chat_id}: the turn did not finish within {timeout:g} s")
         self.chat_id = chat_id
+        self.timeout = timeout
+
+
+class BuildTimeout(ChatClientError, TimeoutError):
+    """``wait_for_build`` gave up waiting; the build keeps running on the server
+    (``workspace_id`` says where)."""
+
+    def __init__(self, workspace_id: str, timeout: float) -> None:
+        super().__init__(f"workspace {workspace_id}: the build did not finish within {timeout:g} s")
+        self.workspace_id = workspace_id
         self.timeout = timeout

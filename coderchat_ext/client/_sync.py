@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future, wait
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from ..models import ProvisionerJobLog
 from ._async import AsyncChatClient
 from ._discovery import discover_server
 from ._types import StreamItem, WatchItem
@@ -36,18 +37,22 @@ class _LoopThread:
     def closed(self) -> bool:
         return self._stopping or not self._thread.is_alive()
 
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule ``coro`` on the loop -> its future. Raises ``RuntimeError`` when the
+        client is closed."""
+        if self.closed:
+            coro.close()
+            raise RuntimeError("the ChatClient is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and block until it is done; an exception in the caller
         (``KeyboardInterrupt``) cancels it. Raises ``RuntimeError`` when the client is closed
         or when called from the loop's own thread."""
-        if threading.current_thread() is self._thread or self.closed:
+        if threading.current_thread() is self._thread:
             coro.close()
-            raise RuntimeError(
-                "the ChatClient is closed"
-                if self.closed
-                else "ChatClient methods cannot be called from its own I/O thread"
-            )
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            raise RuntimeError("ChatClient methods cannot be called from its own I/O thread")
+        future = self.submit(coro)
         try:
             # Wake up now and then so a loop thread that died cannot leave the caller waiting
             # forever.
@@ -100,12 +105,15 @@ async def _anext(iterator: AsyncIterator[T]) -> T:
 
 class ChatClient:
     """Blocking client of the coderchat API; same methods, arguments, return values and errors
-    as :class:`AsyncChatClient` (see there), without ``await``.
+    as :class:`AsyncChatClient` (see there), without ``await``: each method below is the
+    async one run on the client's I/O thread, so requests are built in one place.
 
-    ``stream()`` and ``watch()`` return ordinary iterators; ``run_turn``'s ``on_event`` runs
-    on the client's I/O thread, where calling this client raises ``RuntimeError`` (it would
-    wait on itself). ``aio`` is the underlying async client (usable only on that thread's
-    loop). Close with :meth:`close` or use as a context manager.
+    ``stream()``, ``watch()`` and ``follow_job_logs()`` return ordinary iterators;
+    ``run_turn``'s ``on_event`` runs on the client's I/O thread, where calling this client
+    raises ``RuntimeError`` (it would wait on itself). To start a call without waiting for it
+    (a turn shown live while the caller goes on, a kernel attaching itself) pass a coroutine
+    of ``aio`` (the underlying async client) to :meth:`submit`. Close with :meth:`close` or
+    use as a context manager.
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
@@ -158,9 +166,38 @@ class ChatClient:
         ``for`` loop) to disconnect."""
         return self._iterate(self.aio.stream(chat_id, after_id, reconnect=reconnect))
 
+    def stream_with_connections(
+        self,
+        chat_id: str,
+        after_id: int = 0,
+        *,
+        reconnect: bool = True,
+        on_connect: Callable[[int], None] | None = None,
+    ) -> Iterator[tuple[int, StreamItem]]:
+        """Blocking :meth:`AsyncChatClient.stream_with_connections` (``on_connect`` runs on
+        the client's I/O thread)."""
+        return self._iterate(
+            self.aio.stream_with_connections(
+                chat_id, after_id, reconnect=reconnect, on_connect=on_connect
+            )
+        )
+
     def watch(self, *, reconnect: bool = True) -> Iterator[WatchItem]:
         """Blocking :meth:`AsyncChatClient.watch`."""
         return self._iterate(self.aio.watch(reconnect=reconnect))
+
+    def follow_job_logs(
+        self, job_id: str, *, after: int = 0, reconnect: bool = True
+    ) -> Iterator[ProvisionerJobLog]:
+        """Blocking :meth:`AsyncChatClient.follow_job_logs`: ends when the job has ended."""
+        return self._iterate(self.aio.follow_job_logs(job_id, after=after, reconnect=reconnect))
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Run ``coro``, a coroutine of :attr:`aio` (``client.submit(client.aio.run_turn(...))``),
+        on the client's I/O thread without waiting -> a ``concurrent.futures.Future`` of its
+        result (``cancel()`` cancels it). Raises ``RuntimeError`` when the client is
+        closed."""
+        return self._loop.submit(coro)
 
     request = _blocking(AsyncChatClient.request)
     list_chats = _blocking(AsyncChatClient.list_chats)
@@ -176,6 +213,7 @@ class ChatClient:
     promote_queued_message = _blocking(AsyncChatClient.promote_queued_message)
     interrupt = _blocking(AsyncChatClient.interrupt)
     submit_tool_results = _blocking(AsyncChatClient.submit_tool_results)
+    run_tool = _blocking(AsyncChatClient.run_tool)
     regenerate_title = _blocking(AsyncChatClient.regenerate_title)
     list_models = _blocking(AsyncChatClient.list_models)
     list_providers = _blocking(AsyncChatClient.list_providers)
@@ -194,6 +232,15 @@ class ChatClient:
     set_template_allowlist = _blocking(AsyncChatClient.set_template_allowlist)
     get_advisor_config = _blocking(AsyncChatClient.get_advisor_config)
     set_advisor_config = _blocking(AsyncChatClient.set_advisor_config)
+    list_templates = _blocking(AsyncChatClient.list_templates)
+    get_template = _blocking(AsyncChatClient.get_template)
+    list_workspaces = _blocking(AsyncChatClient.list_workspaces)
+    create_workspace = _blocking(AsyncChatClient.create_workspace)
+    get_workspace = _blocking(AsyncChatClient.get_workspace)
+    create_build = _blocking(AsyncChatClient.create_build)
+    wait_for_build = _blocking(AsyncChatClient.wait_for_build)
+    get_job_logs = _blocking(AsyncChatClient.get_job_logs)
+    attach_kernel = _blocking(AsyncChatClient.attach_kernel)
     info = _blocking(AsyncChatClient.info)
     openapi = _blocking(AsyncChatClient.openapi)
     run_turn = _blocking(AsyncChatClient.run_turn)

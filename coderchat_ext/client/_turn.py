@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from ..models import (
     USAGE_TOKEN_FIELDS,
     ActionRequired,
+    Chat,
     ChatError,
     ChatMessage,
     ChatMessagePart,
@@ -29,10 +30,7 @@ from ..models import (
     ChatStreamEvent,
 )
 from ._errors import TurnTimeout
-from ._types import SendResult, StreamItem, StreamMarker
-
-if TYPE_CHECKING:
-    from ._async import AsyncChatClient
+from ._types import Content, MessagePage, SendResult, StreamItem, StreamMarker
 
 BUSY_STATUSES = ("pending", "running")
 IDLE_POLL_INTERVAL = 3.0
@@ -42,6 +40,38 @@ CATCH_UP_PAGE = 200
 
 OnEvent: TypeAlias = Callable[[ChatStreamEvent | StreamMarker], Any]
 """``on_event(item)`` of ``run_turn``: a stream event or marker of the turn; may be async."""
+
+
+class TurnApi(Protocol):
+    """The client calls a turn is made of (``AsyncChatClient`` has them); declared here so
+    this module does not depend on the client class that uses it."""
+
+    async def create_chat(
+        self, content: Content, *, model_config_id: str | None = None
+    ) -> Chat: ...
+
+    async def get_chat(self, chat_id: str) -> Chat: ...
+
+    async def list_messages(
+        self, chat_id: str, *, after_id: int | None = None, limit: int = 50
+    ) -> MessagePage: ...
+
+    async def send_message(
+        self,
+        chat_id: str,
+        content: Content,
+        *,
+        model_config_id: str | None = None,
+        busy_behavior: Literal["queue", "interrupt"] | None = None,
+    ) -> SendResult: ...
+
+    def stream_with_connections(
+        self,
+        chat_id: str,
+        after_id: int = 0,
+        *,
+        on_connect: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[tuple[int, StreamItem]]: ...
 
 
 @dataclass
@@ -226,7 +256,7 @@ async def _notify(on_event: OnEvent | None, items: list[ChatStreamEvent | Stream
             await outcome
 
 
-async def _check_user_alive(client: AsyncChatClient, chat_id: str, tracker: _Tracker) -> None:
+async def _check_user_alive(client: TurnApi, chat_id: str, tracker: _Tracker) -> None:
     """After a history reset: an edit at or before the turn's user message deleted the turn,
     which then counts as superseded."""
     tracker.check_user = False
@@ -238,7 +268,7 @@ async def _check_user_alive(client: AsyncChatClient, chat_id: str, tracker: _Tra
         tracker.superseded = True
 
 
-async def _catch_up(client: AsyncChatClient, chat_id: str, tracker: _Tracker) -> None:
+async def _catch_up(client: TurnApi, chat_id: str, tracker: _Tracker) -> None:
     """Read the turn's messages the stream has not delivered (the turn has ended, so the
     database holds all of them)."""
     if tracker.messages:
@@ -257,7 +287,7 @@ async def _catch_up(client: AsyncChatClient, chat_id: str, tracker: _Tracker) ->
 
 
 async def run_turn(
-    client: AsyncChatClient,
+    client: TurnApi,
     chat_id: str | None,
     content: list[dict[str, Any]],
     *,

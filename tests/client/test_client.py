@@ -8,7 +8,6 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,39 +23,9 @@ from coderchat_ext.client import (
     discover_server,
 )
 from coderchat_ext.models import ChatStreamEvent
+from tests.client.conftest import DEADLINE, text_of, wait_for_status
 
 REPO = Path(__file__).resolve().parents[2]
-DEADLINE = 30.0
-
-
-@pytest.fixture
-def base_url(app: Any, http_server: Any, jp_http_port: int, jp_base_url: str) -> str:
-    """The test server's base URL; ``http_server`` makes pytest-jupyter accept connections on
-    ``jp_http_port``."""
-    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
-
-
-@pytest.fixture
-def token(jp_serverapp: Any) -> str:
-    return str(jp_serverapp.identity_provider.token)
-
-
-@pytest.fixture
-def client(base_url: str, token: str, jp_asyncio_loop: Any) -> Iterator[AsyncChatClient]:
-    instance = AsyncChatClient(base_url, token)
-    yield instance
-    jp_asyncio_loop.run_until_complete(instance.aclose())
-
-
-def text_of(message: Any) -> str:
-    return "".join(p.text or "" for p in message.content if p.type == "text")
-
-
-async def wait_for_status(client: AsyncChatClient, chat_id: str, *statuses: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while (await client.get_chat(chat_id)).status not in statuses:
-        assert time.monotonic() < deadline, f"chat never reached {statuses}"
-        await asyncio.sleep(0.02)
 
 
 # --- turns ---------------------------------------------------------------------------------
@@ -394,9 +363,9 @@ async def test_queue_endpoints_round_trip(client: AsyncChatClient, scripted: Any
 
 async def test_settings_endpoints_round_trip(client: AsyncChatClient) -> None:
     models = await client.list_models()
-    scripted_entry = next(p for p in models["providers"] if p["provider"] == "scripted")
-    assert scripted_entry["available"]
-    assert [m["model"] for m in scripted_entry["models"]] == ["scripted-1"]
+    scripted_entry = next(p for p in models.providers if p.provider == "scripted")
+    assert scripted_entry.available
+    assert [m.model for m in scripted_entry.models] == ["scripted-1"]
 
     config = await client.create_model_config("scripted", "scripted-2", context_limit=8000)
     assert (config.model, config.context_limit) == ("scripted-2", 8000)
@@ -410,7 +379,7 @@ async def test_settings_endpoints_round_trip(client: AsyncChatClient) -> None:
     assert "scripted" in [p.provider for p in providers]
 
     await client.set_system_prompt("Be brief.")
-    assert (await client.get_system_prompt())["system_prompt"] == "Be brief."
+    assert (await client.get_system_prompt()).system_prompt == "Be brief."
     assert await client.set_user_prompt("Call me Al.") == "Call me Al."
     assert await client.get_user_prompt() == "Call me Al."
     assert await client.get_template_allowlist() == []
@@ -419,7 +388,8 @@ async def test_settings_endpoints_round_trip(client: AsyncChatClient) -> None:
     assert await client.get_advisor_config() == advisor
 
     info = await client.info()
-    assert info["default_model"]["model"] == "scripted-1"
+    assert info.default_model is not None
+    assert info.default_model.model == "scripted-1"
     assert (await client.openapi())["openapi"].startswith("3.1")
 
 
