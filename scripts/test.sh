@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The browser tests (tests/e2e) drive Debian's Chromium through Playwright; never a browser
-# download (DESIGN §14).
+# download (docs/architecture.md#testing).
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi

@@ -1,5 +1,5 @@
 """``AsyncChatClient``: httpx for the REST API, websockets for the chat stream and the watch
-feed (DESIGN §5, §6, §12)."""
+feed (docs/api.md, docs/stream-protocol.md, docs/client.md)."""
 
 from __future__ import annotations
 
@@ -589,15 +589,14 @@ class AsyncChatClient:
     ) -> AsyncIterator[StreamItem]:
         """Follow a chat: ``async for item in client.stream(chat_id, after_id=0)``.
 
-        Yields one ``list[ChatStreamEvent]`` per WebSocket frame (DESIGN §6): first the connect
-        snapshot (``status``, the visible messages with ``id > after_id``, the parts of the step
-        in flight, ``queue_update``), then live events. A message id is never yielded twice
-        (between resets):
-        reconnects (automatic, after 0.25 s doubling to 5 s, reset after a connection that
-        delivered a frame) resume after the highest message id seen. Between connections a
-        :class:`StreamMarker` is yielded: ``reconnect`` (drop partial parts of the step in
-        flight; the server re-sends them) or ``reset`` after close code 4001 (history changed:
-        start over, ids restart from 0).
+        Yields one ``list[ChatStreamEvent]`` per WebSocket frame (docs/stream-protocol.md#frames):
+        first the connect snapshot (``status``, the visible messages with ``id > after_id``, the
+        parts of the step in flight, ``queue_update``), then live events. A message id is never
+        yielded twice (between resets): reconnects (automatic, after 0.25 s doubling to 5 s, reset
+        after a connection that delivered a frame) resume after the highest message id seen.
+        Between connections a :class:`StreamMarker` is yielded: ``reconnect`` (drop partial parts
+        of the step in flight; the server re-sends them) or ``reset`` after close code 4001
+        (history changed: start over, ids restart from 0).
 
         With ``reconnect=False`` the iteration ends when the socket closes. Raises
         :class:`ApiError` when the server refuses the connection (404 for an unknown chat).

@@ -12,7 +12,7 @@ class ChatClientError(Exception):
 
 
 class ApiError(ChatClientError):
-    """The server refused a request (DESIGN §5 error body).
+    """The server refused a request (the error body of docs/api.md#errors).
 
     ``status`` is the HTTP status code; ``message``, ``detail`` and ``validations`` (a list of
     ``{"field", "detail"}`` dicts) come from the JSON body. ``body`` is the whole decoded body

@@ -1,6 +1,6 @@
 """The daemon: interrupts keep partial work, shutdown leaves chats pending and a restart resumes
 them, stale recovery, heartbeat ownership, two daemons on one database, titles and the watch
-feed (reference §2, §5.5, §5.9)."""
+feed (docs/status-machine.md, docs/loop.md#titles)."""
 
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ def test_provider_faults_show_a_retry_countdown_then_an_error_callout(
     (chat,) = lab.get("chats")
     wait_for(lambda: lab.get(f"chats/{chat['id']}")["status"] == "waiting", "the first turn")
 
-    # Three rate limits (backoff 1 s, 2 s, 4 s: reference §5.6), then a rejected key.
+    # Three rate limits (backoff 1 s, 2 s, 4 s: docs/loop.md#retries), then a rejected key.
     fake.push(*[{"status": 429, "retry_after": 1}] * 3, {"status": 401})
     send(panel, "and now?")
     retrying = panel.locator('.cc-callout[data-phase="retrying"]', has_text="Attempt 3")

@@ -1,6 +1,6 @@
 """Every coderchat endpoint refuses callers without credentials and callers the authorizer
 denies, and every verb is decorated so that Jupyter's own authentication check covers it
-(DESIGN §5)."""
+(docs/api.md#authentication)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Chats belong to their owner: another user's chat is "not found" (404), never "forbidden"
-(reference §3, DESIGN §5), and their requests change nothing.
+(docs/api.md#authentication), and their requests change nothing.
 
 The server runs with ``multi_user`` and an identity provider that knows two users, "alice" and
 "bob", who authenticate with ``Authorization: token alice`` / ``token bob``. A header token keeps

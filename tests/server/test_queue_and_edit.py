@@ -1,6 +1,6 @@
 """The message queue of a busy chat, interrupts, message edits and client tool results
-(reference §2.2, §3.2, §5.5, §11): status codes, exact messages, and that refused requests change
-nothing in the database."""
+(docs/status-machine.md, docs/api.md#messages-and-queue, docs/api.md#dynamic-tool-results):
+status codes, exact messages, and that refused requests change nothing in the database."""
 
 from __future__ import annotations
 
@@ -251,8 +251,8 @@ QUEUE_ID_REFUSALS = [
 async def test_queue_item_refuses_invalid_or_unknown_id(
     api: Any, app: Any, gate: TurnGate, action: str, queued_id: str, status: int, message: str
 ) -> None:
-    """Anchor-era promote gives 500 for an unknown id; like the newer code (reference §2.4)
-    both delete and promote answer 404."""
+    """Upstream's anchor-era promote gives 500 for an unknown id; like its newer code, both
+    delete and promote answer 404 (docs/api.md#messages-and-queue)."""
     chat_id = await busy_chat(api, gate)
     kept = await api.ok("POST", f"chats/{chat_id}/messages", {"content": text("kept")})
     if queued_id == "deleted":
@@ -698,7 +698,8 @@ async def test_archiving_busy_chat_stops_it_and_keeps_the_queue(api: Any, gate: 
     chat = await api.wait_status(chat_id, "waiting")
     assert chat["archived"] is True
     page = await api.ok("GET", f"chats/{chat_id}/messages")
-    # An archived chat promotes nothing (reference §2.2 "turn ends normally").
+    # An archived chat promotes nothing ("the turn ends normally" in
+    # docs/status-machine.md#transitions).
     assert page["queued_messages"] == [queued["queued_message"]]
     assert [text_of(m) for m in page["messages"]] == ["first"]
 

@@ -1,5 +1,5 @@
 """Quota: budgets from groups, credits held by the latest start build of each workspace, the
-commit of a start build, and the exact payload of a refused build (reference §7)."""
+commit of a start build, and the exact payload of a refused build (docs/workspaces.md#quota)."""
 
 from __future__ import annotations
 
