@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+
+from tests.helpers import wait_for
 
 INTERRUPTED_RESULT = "tool call was interrupted before it produced a result"
 INTERRUPTED_BY_USER = "Tool execution interrupted by user"
@@ -48,18 +50,6 @@ def assert_error(result: tuple[int, Any], status: int, message: str, detail: str
     assert body.get("detail") == detail
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def wait_history(
     api: Any, chat_id: str, roles: list[str], timeout: float = 10.0
 ) -> list[dict[str, Any]]:
@@ -77,7 +67,7 @@ async def wait_history(
         return messages if idle and [m["role"] for m in messages] == roles else None
 
     try:
-        return await eventually(check, f"history {roles}", timeout)
+        return await wait_for(check, f"history {roles}", timeout)
     except AssertionError:
         raise AssertionError(f"wanted waiting, {roles}, empty queue; last saw {seen}") from None
 
