@@ -1,5 +1,6 @@
 // The status callout, like upstream's ChatStatusCallout (docs/frontend.md#renderer): "starting"
-// shimmer, retrying with a live countdown, failed with message/detail/HTTP status, the client's own reconnecting notice.
+// shimmer, retrying with a live countdown, failed with message/detail/HTTP status, the client's
+// own reconnecting notice.
 import { h, type Child } from "./dom";
 import { secondsUntil } from "./format";
 import type { ConnectionState } from "../transport/types";

@@ -1,6 +1,7 @@
 // One card per tool, like upstream's tool renderers (docs/frontend.md#renderer; result shapes
-// from docs/workspaces.md#tools and coderchat_ext/workspaces). A card shows the call's arguments as soon as they stream, the
-// streamed output (`result_delta`) while the tool runs, then the result.
+// from docs/workspaces.md#tools and coderchat_ext/workspaces). A card shows the call's arguments
+// as soon as they stream, the streamed output (`result_delta`) while the tool runs, then the
+// result.
 import { copyButton, h, type Child } from "./dom";
 import { asText, callArgs, formatDuration, parseResult } from "./format";
 import { renderMarkdown } from "./markdown";

@@ -59,7 +59,8 @@ function partNode(part: any, results: Map<string, LivePart>, ui: CardUi, live: b
 }
 
 /** Whether a user message only carries workspace context (AGENTS.md, skills;
- * docs/workspaces.md#context-files-and-skills), which the daemon stores during a turn: no user input. */
+ * docs/workspaces.md#context-files-and-skills), which the daemon stores during a turn: no user
+ * input. */
 function isContext(message: any): boolean {
   const parts = message.content ?? [];
   return parts.length > 0 && parts.every((p: any) => p.type === "context-file" || p.type === "skill");

@@ -4,7 +4,8 @@
 import { backoffDelay } from "./backoff";
 import { ApiError, type ChatEvent, type ChatTransport, type ConnectionState, type HttpMethod, type StreamHandlers, type WatchEvent, type WatchHandlers } from "./types";
 
-/** Close code: the chat's history was edited; reload it from after_id=0 (docs/stream-protocol.md#close-codes). */
+/** Close code: the chat's history was edited; reload it from after_id=0
+ * (docs/stream-protocol.md#close-codes). */
 export const CLOSE_HISTORY_CHANGED = 4001;
 /** Close code: this client fell behind; reconnect with its last after_id. */
 export const CLOSE_TOO_SLOW = 4002;

@@ -1,5 +1,6 @@
 // The transport interface the renderer is written against (docs/frontend.md#transports). Wire
-// shapes follow coderchat_ext/models.py (docs/stream-protocol.md, docs/data-model.md): snake_case JSON, None fields omitted.
+// shapes follow coderchat_ext/models.py (docs/stream-protocol.md, docs/data-model.md): snake_case
+// JSON, None fields omitted.
 
 /** One event of a chat stream frame (`ChatStreamEvent`); a frame is a JSON array of these. */
 export type ChatEvent = {
