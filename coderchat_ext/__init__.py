@@ -36,7 +36,7 @@ def load_ipython_extension(ipython: Any) -> None:
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """The prebuilt JupyterLab extension (the Chats side panel), built from ``js/lab`` into
     ``coderchat_ext/labextension``; a wheel installs it under
-    ``share/jupyter/labextensions/coderchat-ext`` (anchors §4.2)."""
+    ``share/jupyter/labextensions/coderchat-ext`` (docs/frontend.md#entries)."""
     return [{"src": "labextension", "dest": "coderchat-ext"}]
 
 

@@ -1,4 +1,5 @@
-"""``CoderChatApp``: the Jupyter server extension hosting the chat daemon (DESIGN §1, §13).
+"""``CoderChatApp``: the Jupyter server extension hosting the chat daemon
+(docs/architecture.md; its traits: docs/architecture.md#configuration).
 
 Opening the database and starting the daemon happen in the async start hook; ``stop_extension``
 stops the daemon (running chats become ``pending`` and resume at the next start) and closes the
@@ -202,7 +203,8 @@ class CoderChatApp(ExtensionApp):
             self.catalog.factories["scripted"] = lambda config, resolved, purpose: (
                 title_model if purpose == "title" else self.scripted
             )
-        # Reference §7's order: files, execute and processes, workspaces, skills.
+        # Upstream's tool order (docs/workspaces.md#tools): files, execute and processes,
+        # workspaces, skills.
         on_agent = agent_tools()
         skills = [t for t in on_agent if t.name.startswith("read_skill")]
         for tool in [*[t for t in on_agent if t not in skills], *workspace_tools(), *skills]:
@@ -321,7 +323,7 @@ class CoderChatApp(ExtensionApp):
 
     def _export_discovery(self, serverapp: Any) -> None:
         """Export ``CODERCHAT_URL``/``CODERCHAT_TOKEN`` so kernels the server starts can find
-        it (DESIGN §12)."""
+        it (docs/client.md#server-discovery)."""
         os.environ["CODERCHAT_URL"] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "") or ""
         if token:

@@ -1,9 +1,9 @@
-"""``Chat``: a chat of the coderchat server, used from a notebook or a script (DESIGN §12).
+"""``Chat``: a chat of the coderchat server, used from a notebook or a script (docs/client.md).
 
 Every call is blocking and safe inside a Jupyter kernel: it goes through a
 :class:`~coderchat_ext.client.ChatClient`, whose I/O runs on its own loop thread, so the
-kernel's running loop is never re-entered. The server is found as DESIGN §12 says
-(``CODERCHAT_URL``/``CODERCHAT_TOKEN``, then the kernel's parent Jupyter server).
+kernel's running loop is never re-entered. The server is found as docs/client.md#server-discovery
+says (``CODERCHAT_URL``/``CODERCHAT_TOKEN``, then the kernel's parent Jupyter server).
 """
 
 from __future__ import annotations

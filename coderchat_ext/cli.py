@@ -1,4 +1,4 @@
-"""The ``coderchat`` command (DESIGN §12).
+"""The ``coderchat`` command (docs/client.md).
 
 ``coderchat serve`` starts a headless Jupyter server with only this extension;
 ``coderchat chat MESSAGE...`` runs one turn and streams it to the terminal;

@@ -1,7 +1,7 @@
 """The exceptions the API maps to HTTP responses, in one place (``server/base.py``).
 
-Each carries the body of DESIGN §5: ``message``, optional ``detail`` and ``validations``.
-Messages are the reference's exact strings where it gives them.
+Each carries the error body of docs/api.md#errors: ``message``, optional ``detail`` and
+``validations``. Messages are upstream chatd's exact strings where it has them.
 """
 
 from __future__ import annotations

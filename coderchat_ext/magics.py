@@ -1,4 +1,4 @@
-"""``%chat`` and ``%%chat`` (DESIGN §12): load with ``%load_ext coderchat_ext``.
+"""``%chat`` and ``%%chat`` (docs/client.md): load with ``%load_ext coderchat_ext``.
 
 Line magic subcommands::
 

@@ -1,8 +1,8 @@
 """Wire and domain types shared by the store, the daemon, the API and the client.
 
-Shapes follow Coder's ``codersdk/chats.go`` (reference §1, §4) with the Jupyter mapping of
-DESIGN.md §3. Everything here serializes to snake_case JSON; ``None`` fields are omitted on the
-wire (``dump()``).
+Shapes follow upstream Coder's ``codersdk/chats.go`` with the Jupyter mapping described in
+docs/data-model.md and docs/stream-protocol.md. Everything here serializes to snake_case JSON;
+``None`` fields are omitted on the wire (``dump()``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 ChatStatus = Literal[
     "waiting", "pending", "running", "paused", "completed", "error", "requires_action"
 ]
-"""Chat statuses (reference §1.1). ``paused`` and ``completed`` are kept for compatibility."""
+"""Chat statuses (docs/status-machine.md#statuses). ``paused`` and ``completed`` are kept for
+compatibility."""
 
 MessageRole = Literal["system", "user", "assistant", "tool"]
 Visibility = Literal["user", "model", "both"]
@@ -43,7 +44,7 @@ ChatErrorKind = Literal[
     "missing_key",
     "generic",
 ]
-"""Error kinds (reference §4.1)."""
+"""Error kinds (docs/loop.md#error-kinds)."""
 
 StreamEventType = Literal[
     "message_part", "message", "status", "error", "retry", "queue_update", "action_required"
@@ -56,7 +57,7 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 def utcnow() -> str:
-    """Now as RFC 3339 UTC with microseconds and a ``Z`` suffix (DESIGN §3)."""
+    """Now as RFC 3339 UTC with microseconds and a ``Z`` suffix (docs/data-model.md#conventions)."""
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -85,7 +86,8 @@ class Wire(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-# Fields removed by strip_internal() before a part leaves the server (reference §1.3).
+# Fields removed by strip_internal() before a part leaves the server
+# (docs/data-model.md#message-parts).
 _INTERNAL_PART_FIELDS = (
     "provider_metadata",
     "context_file_content",
@@ -97,7 +99,8 @@ _INTERNAL_PART_FIELDS = (
 
 
 class ChatMessagePart(Wire):
-    """One part of a message's content (reference §1.3); ``type`` discriminates.
+    """One part of a message's content (docs/data-model.md#message-parts); ``type``
+    discriminates.
 
     ``args`` and ``result`` hold any JSON value. ``args_delta`` and ``result_delta`` only ever
     travel on the stream, never in a persisted message.
@@ -140,7 +143,8 @@ class ChatMessagePart(Wire):
     provider_metadata: dict[str, Any] | None = None
 
     def strip_internal(self) -> ChatMessagePart:
-        """A copy without the internal fields (``StripInternal``, reference §1.3)."""
+        """A copy without the internal fields (upstream's ``StripInternal``,
+        docs/data-model.md#message-parts)."""
         drop: dict[str, Any] = dict.fromkeys(_INTERNAL_PART_FIELDS)
         if self.file_id:
             drop["data"] = None
@@ -148,7 +152,8 @@ class ChatMessagePart(Wire):
 
 
 class ChatMessageUsage(Wire):
-    """Token usage of one assistant message; zero counts are omitted (reference §1.2)."""
+    """Token usage of one assistant message; zero counts are omitted
+    (docs/data-model.md#usage-and-cost)."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -186,7 +191,8 @@ class ChatMessage(Wire):
     @property
     def is_workspace_context(self) -> bool:
         """A user message that only carries workspace context (``context-file``/``skill``
-        parts, reference §8.3), stored by the daemon during a turn: no user input."""
+        parts, docs/workspaces.md#context-files-and-skills), stored by the daemon during a turn: no
+        user input."""
         return (
             self.role == "user"
             and bool(self.content)
@@ -195,7 +201,7 @@ class ChatMessage(Wire):
 
 
 class ChatQueuedMessage(Wire):
-    """A message waiting in a busy chat's FIFO queue (reference §1.5)."""
+    """A message waiting in a busy chat's FIFO queue (docs/data-model.md#queued-messages)."""
 
     id: int
     chat_id: str
@@ -205,7 +211,7 @@ class ChatQueuedMessage(Wire):
 
 
 class ChatError(Wire):
-    """A classified error (``ChatStreamError``, reference §4.1, §5.8)."""
+    """A classified error (upstream's ``ChatStreamError``; docs/loop.md#error-classification)."""
 
     message: str
     detail: str | None = None
@@ -216,7 +222,7 @@ class ChatError(Wire):
 
 
 class ChatStreamRetry(Wire):
-    """The payload of a ``retry`` event (reference §4.1): ``delay_ms`` in milliseconds,
+    """The payload of a ``retry`` event (docs/loop.md#retries): ``delay_ms`` in milliseconds,
     ``retrying_at`` RFC 3339 UTC."""
 
     attempt: int
@@ -229,7 +235,7 @@ class ChatStreamRetry(Wire):
 
 
 class DynamicTool(Wire):
-    """A client-executed tool declared at chat creation (reference §11)."""
+    """A client-executed tool declared at chat creation (docs/status-machine.md#requires_action)."""
 
     name: str
     description: str | None = None
@@ -252,7 +258,7 @@ class StreamMessagePart(Wire):
 
 
 class Chat(Wire):
-    """A chat as the API returns it (reference §1.1, ``codersdk.Chat``)."""
+    """A chat as the API returns it (docs/data-model.md#chats, ``codersdk.Chat``)."""
 
     id: str
     organization_id: str
@@ -283,7 +289,8 @@ class Chat(Wire):
 
 
 class ChatStreamEvent(Wire):
-    """One event of a chat stream frame (reference §4.1); a frame is a JSON array of these."""
+    """One event of a chat stream frame (docs/stream-protocol.md#event-types); a frame is a JSON
+    array of these."""
 
     type: StreamEventType
     chat_id: str
@@ -303,7 +310,8 @@ class WatchToolCall(Wire):
 
 
 class ChatWatchEvent(Wire):
-    """One event of the per-owner watch feed (reference §4.3); one per WebSocket frame."""
+    """One event of the per-owner watch feed (docs/stream-protocol.md#watch-feed); one per
+    WebSocket frame."""
 
     kind: WatchEventKind
     chat: Chat
@@ -311,7 +319,7 @@ class ChatWatchEvent(Wire):
 
 
 class ModelCost(Wire):
-    """Prices in USD per million tokens (reference §1.4); all must be >= 0."""
+    """Prices in USD per million tokens (docs/data-model.md#call-options); all must be >= 0."""
 
     input_price_per_million_tokens: float | None = Field(default=None, ge=0)
     output_price_per_million_tokens: float | None = Field(default=None, ge=0)
@@ -326,9 +334,9 @@ class AnthropicThinking(Wire):
 
 
 class AnthropicProviderOptions(Wire):
-    """``provider_options.anthropic`` (reference §1.4). ``send_reasoning`` false leaves thinking
-    blocks out of the history sent back; ``allowed_domains`` and ``blocked_domains`` (for
-    ``web_search``) are mutually exclusive."""
+    """``provider_options.anthropic`` (docs/data-model.md#call-options). ``send_reasoning``
+    false leaves thinking blocks out of the history sent back; ``allowed_domains`` and
+    ``blocked_domains`` (for ``web_search``) are mutually exclusive."""
 
     send_reasoning: bool | None = None
     thinking: AnthropicThinking | None = None
@@ -340,7 +348,8 @@ class AnthropicProviderOptions(Wire):
 
 
 class OpenAIProviderOptions(Wire):
-    """``provider_options.openai`` (reference §1.4), used by the Responses API adapter.
+    """``provider_options.openai`` (docs/data-model.md#call-options), used by the Responses API
+    adapter.
     ``store`` true lets OpenAI keep responses (default false here: nothing is kept)."""
 
     include: list[str] | None = None
@@ -363,14 +372,15 @@ class OpenAIProviderOptions(Wire):
 
 
 class OpenAICompatProviderOptions(Wire):
-    """``provider_options.openaicompat`` (reference §1.4), for Chat Completions endpoints."""
+    """``provider_options.openaicompat`` (docs/data-model.md#call-options), for Chat Completions
+    endpoints."""
 
     user: str | None = None
     reasoning_effort: str | None = None
 
 
 class ChatModelCallConfig(Wire):
-    """A model config's call options (``ChatModelCallConfig``, reference §1.4).
+    """A model config's call options (``ChatModelCallConfig``, docs/data-model.md#call-options).
 
     ``provider_options`` is kept as stored JSON; :meth:`anthropic_options`,
     :meth:`openai_options` and :meth:`openai_compat_options` read the typed views (raising
@@ -402,11 +412,11 @@ class ChatModelCallConfig(Wire):
 
 
 DEFAULT_MAX_OUTPUT_TOKENS = 32000
-"""Default ``max_output_tokens`` when a model config sets none (reference §1.4)."""
+"""Default ``max_output_tokens`` when a model config sets none (docs/data-model.md#call-options)."""
 
 
 class ChatModelConfig(Wire):
-    """A model config as the API returns it (reference §3.6)."""
+    """A model config as the API returns it (docs/api.md#providers-and-models)."""
 
     id: str
     provider: str
@@ -425,7 +435,8 @@ class ChatModelConfig(Wire):
 
 
 class ChatProviderConfig(Wire):
-    """A provider as the API returns it; never carries the key (reference §3.6)."""
+    """A provider as the API returns it; never carries the key
+    (docs/api.md#providers-and-models)."""
 
     id: str
     provider: str
@@ -444,14 +455,14 @@ class ApiValidation(Wire):
 
 
 class ApiErrorBody(Wire):
-    """The error body of every endpoint (DESIGN §5)."""
+    """The error body of every endpoint (docs/api.md#errors)."""
 
     message: str
     detail: str | None = None
     validations: list[ApiValidation] | None = None
 
 
-# --- workspaces (DESIGN §3, §9; Coder's templates, workspaces, builds and jobs) ---------------
+# --- workspaces (docs/workspaces.md; Coder's templates, workspaces, builds and jobs) ------------
 
 ParameterType = Literal["string", "number", "bool", "list(string)"]
 BuildTransition = Literal["start", "stop", "delete"]
@@ -475,7 +486,8 @@ WorkspaceStatus = Literal[
 LogLevel = Literal["trace", "debug", "info", "warn", "error"]
 
 INSUFFICIENT_QUOTA = "INSUFFICIENT_QUOTA"
-"""``error_code`` of a start build refused for quota (reference §7, inferred there)."""
+"""``error_code`` of a start build refused for quota (docs/workspaces.md#quota; the string
+is inferred from upstream's ``codersdk.InsufficientQuota``)."""
 
 
 class TemplateParameterOption(Wire):
@@ -485,8 +497,8 @@ class TemplateParameterOption(Wire):
 
 
 class TemplateParameter(Wire):
-    """A rich parameter of a template version (DESIGN §9). Values are strings: numbers in
-    decimal, booleans ``true``/``false``, ``list(string)`` as a JSON array."""
+    """A rich parameter of a template version (docs/workspaces.md#templates). Values are strings:
+    numbers in decimal, booleans ``true``/``false``, ``list(string)`` as a JSON array."""
 
     name: str
     type: ParameterType = "string"

@@ -1,4 +1,4 @@
-"""``ChatWidget``: the chat renderer as an anywidget (DESIGN §11, FRONTEND_CONTRACT).
+"""``ChatWidget``: the chat renderer as an anywidget (docs/frontend.md#kernel-relay-protocol).
 
 The front end (``static/widget.js``, built from ``js/`` by the npm build) talks to the
 server itself when the page is served by the same Jupyter server, else through the kernel:
@@ -97,9 +97,9 @@ class ChatWidget(anywidget.AnyWidget):
 
     ``chat_id`` is synced both ways (the front end sets it when the user creates a chat);
     ``server_url`` is the Jupyter server base URL this kernel's client uses (discovered as
-    DESIGN §12 unless given); ``transport`` is ``"auto"``, ``"server"`` or ``"kernel"``;
-    ``height`` is a CSS height. ``token`` (not synced: it never leaves the kernel) defaults to
-    the discovered server's.
+    docs/client.md#server-discovery unless given); ``transport`` is ``"auto"``, ``"server"`` or
+    ``"kernel"``; ``height`` is a CSS height. ``token`` (not synced: it never leaves the kernel)
+    defaults to the discovered server's.
     """
 
     _esm = _asset(WIDGET_JS, _MISSING_ESM)

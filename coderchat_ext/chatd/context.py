@@ -1,4 +1,5 @@
-"""Workspace context: instruction files and skills read from the chat's agent (reference §8.3).
+"""Workspace context: instruction files and skills read from the chat's agent
+(docs/workspaces.md#context-files-and-skills).
 
 Every turn of a chat with a workspace reads ``AGENTS.md`` and the skills index through the
 agent's ``context`` operation (bounded by :data:`CONTEXT_TIMEOUT`). The daemon persists the
@@ -15,7 +16,8 @@ from ..models import Chat, ChatMessagePart
 from ..workspaces.agents import NO_WORKSPACE, AgentError, AgentUnavailable
 
 CONTEXT_TIMEOUT = 5.0
-"""Seconds to resolve the agent and read its context (reference §8.3)."""
+"""Seconds to resolve the agent and read its context
+(docs/workspaces.md#context-files-and-skills)."""
 
 
 class ContextUnavailable(Exception):
@@ -24,7 +26,8 @@ class ContextUnavailable(Exception):
 
 def context_parts(agent_id: str, context: dict[str, Any]) -> list[ChatMessagePart]:
     """The ``context-file`` and ``skill`` parts of a runtime ``context`` result; a blank
-    ``context-file`` marker carrying the agent id when there is nothing (reference §8.3)."""
+    ``context-file`` marker carrying the agent id when there is nothing
+    (docs/workspaces.md#context-files-and-skills)."""
     os_name = context.get("os") or None
     directory = context.get("directory") or None
     parts = [

@@ -1,5 +1,5 @@
 """The chat daemon: acquires pending chats, runs their turns, heartbeats and recovers stale
-chats (reference §2, DESIGN §4).
+chats (docs/status-machine.md).
 
 Ownership: a worker acquires chats in a ``BEGIN IMMEDIATE`` transaction (status ``pending`` ->
 ``running`` with its ``worker_id``), bumps their heartbeats every ``heartbeat_interval``, and
@@ -62,12 +62,14 @@ from .title import TITLE_TIMEOUT, generate_title
 log = logging.getLogger(__name__)
 
 DYNAMIC_TIMEOUT_RESULT = "Dynamic tool execution timed out"
-"""Reference §2.2 (stale ``requires_action``)."""
+"""The synthetic result and ``last_error`` of a stale ``requires_action`` chat
+(docs/status-machine.md#stale-recovery)."""
 
 
 @dataclass
 class DaemonConfig:
-    """Timing and limits, in seconds where a duration (defaults: reference §2.1, §5.7)."""
+    """Timing and limits, in seconds where a duration (defaults: upstream's,
+    docs/status-machine.md#constants)."""
 
     heartbeat_interval: float = 30.0
     stale_after: float = 300.0
@@ -216,7 +218,8 @@ class ChatDaemon:
             await self.heartbeat()
 
     async def heartbeat(self) -> None:
-        """Bump heartbeats; interrupt local runs this worker no longer owns (reference §2.3)."""
+        """Bump heartbeats; interrupt local runs this worker no longer owns
+        (docs/status-machine.md#heartbeats)."""
         ids = list(self._runs)
         if not ids:
             return
@@ -241,7 +244,7 @@ class ChatDaemon:
     async def recover_stale(self) -> None:
         """``running`` chats without a heartbeat for ``stale_after`` -> ``pending``;
         ``requires_action`` chats idle that long -> ``error`` with synthetic results
-        (reference §2.2)."""
+        (docs/status-machine.md#stale-recovery)."""
         before = _iso_before(self.config.stale_after)
         changed: list[str] = []
         async with self.db.tx() as conn:
@@ -359,7 +362,8 @@ class ChatDaemon:
             self.turns_completed += 1
 
     async def resolve_model_config(self, conn: Conn, chat: Chat) -> ChatModelConfig:
-        """The chat's model config, else the default (reference §5.2)."""
+        """The chat's model config, else the default (docs/loop.md#prompt-assembly). Raises
+        :class:`ClassifiedError` (kind ``config``) when there is neither."""
         config = None
         if chat.last_model_config_id:
             config = await store_models.get_model_config(conn, chat.last_model_config_id)
@@ -463,10 +467,10 @@ class ChatDaemon:
         )
 
     async def _workspace_context(self, chat: Chat) -> list[ChatMessagePart]:
-        """This turn's workspace context (reference §8.3): read from the chat's agent and, when
-        it changed, stored as a user-visible message (the prompt gets it as system blocks,
-        not from history) and as the chat's ``last_injected_context``; the last stored one
-        when the agent cannot be read; nothing without a workspace."""
+        """This turn's workspace context (docs/workspaces.md#context-files-and-skills): read from
+        the chat's agent and, when it changed, stored as a user-visible message (the prompt gets it
+        as system blocks, not from history) and as the chat's ``last_injected_context``; the last
+        stored one when the agent cannot be read; nothing without a workspace."""
         resolver = self.services.get(RESOLVER_SERVICE)
         if resolver is None:
             return []
@@ -500,7 +504,7 @@ class ChatDaemon:
         """Write a step: one assistant message, then one tool message per local result.
 
         Allowed while this worker owns the chat, or (``interrupted``) when a user interrupt set
-        it ``waiting``; otherwise raises :class:`NotOwner` (reference §2.3).
+        it ``waiting``; otherwise raises :class:`NotOwner` (docs/status-machine.md#finishing).
         """
         rows = []
         if record.assistant:
@@ -534,7 +538,7 @@ class ChatDaemon:
         return messages
 
     async def _finish(self, chat: Chat, outcome: Outcome | None, error: ChatError | None) -> None:
-        """End a turn in one transaction (reference §2.3 "finishing"). A row that another run
+        """End a turn in one transaction (docs/status-machine.md#finishing). A row that another run
         owns now (another worker, or a later acquisition here) is left alone."""
         chat_id = chat.id
         promoted: list[ChatMessage] = []
@@ -635,7 +639,7 @@ class ChatDaemon:
 
 async def pending_dynamic_calls(conn: Conn, chat_id: str) -> list[ChatMessagePart]:
     """Dynamic tool calls of the last assistant message that have no result yet
-    (reference §11)."""
+    (docs/status-machine.md#requires_action)."""
     chat = await store_chats.get_chat(conn, chat_id)
     last = await store_messages.last_assistant(conn, chat_id)
     if chat is None or last is None:

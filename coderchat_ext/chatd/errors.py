@@ -1,10 +1,10 @@
-"""Error classification, a port of Coder's ``chaterror`` (reference §5.8).
+"""Error classification, a port of Coder's ``chaterror`` (docs/loop.md#error-classification).
 
 :func:`classify` turns any exception, or bare error text, into a :class:`Classification`: the
 user-facing :class:`~coderchat_ext.models.ChatError` (``message``, ``detail``, ``kind``,
-``provider``, ``retryable``, ``status_code``; reference §4.1) plus the provider's ``Retry-After``
-in seconds. The retry loop (``chatd.retry``) retries what is retryable; the loop publishes the rest
-as the ``error`` event and persists it as ``last_error``.
+``provider``, ``retryable``, ``status_code``; docs/stream-protocol.md#event-types) plus the
+provider's ``Retry-After`` in seconds. The retry loop (``chatd.retry``) retries what is retryable;
+the loop publishes the rest as the ``error`` event and persists it as ``last_error``.
 
 Exceptions of the official ``anthropic`` and ``openai`` SDKs (and our own
 ``providers.base.ProviderError``) are read by duck typing: ``status_code``, ``body`` (the parsed
@@ -52,7 +52,8 @@ PROVIDER_DISPLAY_NAMES: Mapping[str, str] = {
     "demo": "Demo model",
     "scripted": "Scripted model",
 }
-"""Provider display names used in messages (reference §5.8, plus our ``demo`` and ``scripted``)."""
+"""Provider display names used in messages (docs/loop.md#error-classification, plus our ``demo`` and
+``scripted``)."""
 
 CHAT_INTERRUPTED = "chat interrupted"
 """Error text for a turn the user interrupted: classifies as generic, not retryable."""
@@ -62,7 +63,7 @@ PROVIDER_TRANSPORT_RESET = "provider transport reset"
 a retryable timeout unless a status code says otherwise (Go's ``ErrProviderTransportReset``)."""
 
 MAX_DETAIL_RUNES = 500
-"""Longest ``detail`` kept; longer ones end with "…" (reference §5.8)."""
+"""Longest ``detail`` kept; longer ones end with "…" (docs/loop.md#error-classification)."""
 
 _PROVIDER_HINTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("openai-compat", ("openai-compat", "openai compatible")),
@@ -189,7 +190,7 @@ _RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504, 529})
 class Classification:
     """A classified error: the user-facing ``error`` and the provider's ``retry_after`` in seconds
     (``None`` when the provider gave none). Always normalized: ``message`` is set, ``detail`` is at
-    most 500 characters, empty fields are ``None`` (reference §5.8)."""
+    most 500 characters, empty fields are ``None`` (docs/loop.md#error-classification)."""
 
     error: ChatError
     retry_after: float | None = None
@@ -197,7 +198,7 @@ class Classification:
 
 class ClassifiedError(Exception):
     """An error that carries its classification, which :func:`classify` returns as is
-    (precedence rule 1 of reference §5.8; Go's ``WithClassification``).
+    (precedence rule 1 of docs/loop.md#error-classification; Go's ``WithClassification``).
 
     ``str(exc)`` is ``message``, the original error text. ``error`` is normalized on the way in,
     so an empty ``error.message`` is filled from ``kind`` and ``provider``. ``retry_after`` is in
@@ -218,7 +219,7 @@ class ClassifiedError(Exception):
 
 def status_code_retryable(code: int) -> bool:
     """Whether an HTTP status is transient: 408, 429, 500, 502, 503, 504 and 529 (the legacy
-    ``StatusCodeRetryable``, reference §5.6)."""
+    ``StatusCodeRetryable``, docs/loop.md#retries)."""
     return code in _RETRYABLE_STATUS_CODES
 
 
@@ -233,7 +234,8 @@ def classify(
 def classify(
     err: BaseException | str | None, *, provider: str | None = None
 ) -> Classification | None:
-    """Classify ``err`` (an exception, or error text) by the precedence of reference §5.8.
+    """Classify ``err`` (an exception, or error text) by the precedence of
+    docs/loop.md#error-classification.
 
     1. a :class:`ClassifiedError` in the ``__cause__`` chain wins;
     2. interrupted → generic, not retryable, "The request was canceled before it completed.";
@@ -256,7 +258,7 @@ def classify(
 
 def with_provider(c: Classification, provider: str) -> Classification:
     """``c`` with an explicit provider, trusted over the one guessed from the error text
-    (Go's ``WithProvider``, reference §5.8).
+    (Go's ``WithProvider``, docs/loop.md#error-classification).
 
     A message derived from the provider is recomputed for the new one ("OpenAI is rate limiting
     requests." → "Azure OpenAI is rate limiting requests.", likewise the stream-closed message);
@@ -279,8 +281,8 @@ def with_provider(c: Classification, provider: str) -> Classification:
 
 def retry_message(c: Classification) -> str:
     """The short text of a ``retry`` event: the message without remediation advice, e.g.
-    "Authentication with Anthropic failed." (reference §5.8). A retryable error keeps its
-    message."""
+    "Authentication with Anthropic failed." (docs/loop.md#error-classification). A retryable error
+    keeps its message."""
     e = c.error
     if e.retryable and e.message:
         return e.message

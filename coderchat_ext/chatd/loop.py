@@ -1,4 +1,5 @@
-"""The step loop of one turn (reference §5.3–5.5, DESIGN §7).
+"""The step loop of one turn (docs/loop.md#steps, docs/loop.md#tool-execution,
+docs/status-machine.md#interrupt-vs-shutdown).
 
 A turn is a series of steps. Each step streams one model response (wrapped in retry, with the
 first-chunk timeout), runs the step's local tool calls concurrently, then persists one assistant
@@ -57,12 +58,14 @@ from .retry import retry
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 1200
-"""``maxChatSteps`` (reference §2.1)."""
+"""Steps per turn at most, upstream's ``maxChatSteps``; reaching it ends the turn as a success
+(docs/loop.md#steps)."""
 STARTUP_TIMEOUT = 60.0
-"""Seconds to open the stream and receive its first part (reference §5.7)."""
+"""Seconds to open the stream and receive its first part (docs/loop.md#startup-timeout)."""
 
 INTERRUPTED_RESULT = "tool call was interrupted before it produced a result"
-"""The synthetic result of a local call cut off by an interrupt (reference §5.5)."""
+"""The synthetic result of a local call cut off by an interrupt
+(docs/status-machine.md#interrupt-vs-shutdown)."""
 
 CancelReason = Literal["interrupt", "shutdown"]
 Outcome = Literal["completed", "interrupted", "shutdown", "requires_action"]
@@ -70,7 +73,7 @@ Outcome = Literal["completed", "interrupted", "shutdown", "requires_action"]
 
 class NotOwner(Exception):
     """The chat is no longer this worker's to write (another worker, or an edit set it
-    ``pending``): the step is dropped (reference §2.3 "persisting a step while not owner")."""
+    ``pending``): the step is dropped (docs/status-machine.md#finishing)."""
 
 
 @dataclass
@@ -292,9 +295,9 @@ def _result_part(call: ChatMessagePart, result: ToolResult) -> ChatMessagePart:
 def exclusive_violation(
     calls: list[ChatMessagePart], tools: dict[str, Tool]
 ) -> list[ToolResult] | None:
-    """The exclusive-tool policy (reference §5.4): if a batch of more than one local call holds
-    an exclusive tool, nothing runs and every call gets an error result. Returns those results
-    in call order, or None when the batch may run."""
+    """The exclusive-tool policy (docs/loop.md#exclusive-tools): if a batch of more than one local
+    call holds an exclusive tool, nothing runs and every call gets an error result. Returns those
+    results in call order, or None when the batch may run."""
     if len(calls) < 2:
         return None
     exclusive = next(
@@ -321,8 +324,8 @@ def exclusive_violation(
 
 
 def cost_micros(usage: ChatMessageUsage | None, config: ChatModelConfig) -> int | None:
-    """Cost of one call in micro-dollars from the config's per-million prices (reference §1.2);
-    None when the config has no prices."""
+    """Cost of one call in micro-dollars from the config's per-million prices
+    (docs/data-model.md#usage-and-cost); None when the config has no prices."""
     cost = config.model_config_.cost if config.model_config_ else None
     if usage is None or cost is None:
         return None
@@ -564,8 +567,8 @@ class TurnRunner:
 
 
 def _startup_timeout(provider: str) -> ClassifiedError:
-    """The first-chunk timeout error (reference §5.7); its message is derived from the kind and
-    provider ("<Provider> did not start responding in time.")."""
+    """The first-chunk timeout error (docs/loop.md#startup-timeout); its message is derived from the
+    kind and provider ("<Provider> did not start responding in time.")."""
     return ClassifiedError(
         "startup timeout",
         ChatError(message="", kind="startup_timeout", provider=provider, retryable=True),

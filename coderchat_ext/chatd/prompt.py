@@ -1,4 +1,4 @@
-"""Prompt assembly (reference §5.1–5.2).
+"""Prompt assembly (docs/loop.md#prompt-assembly).
 
 At creation a chat gets, in one transaction and in this order: the deployment system prompt
 (default prompt and/or the admin's custom prompt), the chat's own ``system_prompt``, the
@@ -48,12 +48,13 @@ SKILLS_INDEX_INTRO = (
     "Use read_skill to load a skill's full instructions before following them.\n"
     "Use read_skill_file to read supporting files referenced by a workspace skill."
 )
-"""The first lines of the ``<available-skills>`` block (reference §8.3)."""
+"""The first lines of the ``<available-skills>`` block
+(docs/workspaces.md#context-files-and-skills)."""
 
 MAX_PROMPT_BYTES = 131_072
-"""Deployment and user custom prompts (reference §3.5)."""
+"""Bytes at most of the deployment and user custom prompts (docs/api.md#limits)."""
 MAX_CHAT_SYSTEM_PROMPT_CHARS = 10_000
-"""A chat's own ``system_prompt`` (reference §3.1)."""
+"""Characters at most of a chat's own ``system_prompt`` (docs/api.md#limits)."""
 
 
 def sanitize_prompt(text: str) -> str:
@@ -66,7 +67,7 @@ def sanitize_prompt(text: str) -> str:
 
 
 def deployment_system_prompt(custom: str | None, include_default: bool | None) -> str:
-    """The deployment system prompt (reference §5.1 item 1).
+    """The deployment system prompt (docs/loop.md#prompt-assembly, creation item 1).
 
     ``include_default`` None applies the legacy rule: include the default unless a custom prompt
     exists.
@@ -85,9 +86,9 @@ def workspace_note(has_workspace: bool) -> str:
 
 
 def context_blocks(parts: list[ChatMessagePart]) -> list[str]:
-    """The system blocks of a workspace's context parts (reference §8.3): the instruction
-    files, stamped with the agent's OS and folder, then the ``<available-skills>`` index.
-    Blank markers render nothing."""
+    """The system blocks of a workspace's context parts
+    (docs/workspaces.md#context-files-and-skills): the instruction files, stamped with the agent's
+    OS and folder, then the ``<available-skills>`` index. Blank markers render nothing."""
     blocks = []
     files = [p for p in parts if p.type == "context-file" and (p.context_file_content or "")]
     if files:
@@ -127,7 +128,8 @@ def context_blocks(parts: list[ChatMessagePart]) -> list[str]:
 
 
 def user_instructions(custom_prompt: str) -> str:
-    """The user's custom prompt as a system block (reference §5.2 item 4)."""
+    """The user's custom prompt as a system block (docs/loop.md#prompt-assembly, per-turn item
+    3)."""
     return f"<user-instructions>\n{custom_prompt}\n</user-instructions>"
 
 
@@ -137,7 +139,7 @@ def text_part(text: str) -> ChatMessagePart:
 
 def initial_title(content: list[ChatMessagePart]) -> str:
     """The first six words of the first text, plus "…" when cut, at most 80 characters;
-    "New Chat" when there is no text (reference §3.1)."""
+    "New Chat" when there is no text (docs/loop.md#titles)."""
     text = next((p.text for p in content if p.type == "text" and (p.text or "").strip()), "")
     words = (text or "").split()
     if not words:

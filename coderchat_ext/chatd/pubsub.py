@@ -1,4 +1,4 @@
-"""In-process publish/subscribe with Coder's channel/notify shapes (DESIGN §1).
+"""In-process publish/subscribe with Coder's channel/notify shapes (docs/architecture.md).
 
 Channels are strings (``chat:<id>``, ``watch:<owner>``, ``config``); a message is any JSON-able
 value. Delivery is synchronous and in publish order. A Postgres ``LISTEN/NOTIFY`` backend could

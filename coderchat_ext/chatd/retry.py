@@ -1,9 +1,9 @@
-"""Retrying transient provider errors, a port of Coder's ``chatretry`` (reference §5.6).
+"""Retrying transient provider errors, a port of Coder's ``chatretry`` (docs/loop.md#retries).
 
 Only errors that :func:`~coderchat_ext.chatd.errors.classify` calls retryable are retried, with
 exponential backoff from :data:`INITIAL_DELAY` doubling up to :data:`MAX_DELAY`, at most
-:data:`MAX_ATTEMPTS` calls. Like the reference, the delay ignores the provider's ``Retry-After``
-(reference §15.7); it stays available on the classification.
+:data:`MAX_ATTEMPTS` calls. Like upstream, the delay ignores the provider's ``Retry-After``
+(docs/loop.md#retries); it stays available on the classification.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from .errors import Classification, ClassifiedError, classify
 
-# Reference §5.6.
+# docs/loop.md#retries.
 INITIAL_DELAY = 1.0
 """Seconds before the first retry."""
 MAX_DELAY = 60.0
@@ -32,7 +32,7 @@ seconds. May be a coroutine function."""
 
 def delay(attempt: int) -> float:
     """The backoff in seconds before retry ``attempt`` (0-based): min(1 s · 2^attempt, 60 s),
-    that is 1, 2, 4, 8, 16, 32, 60, 60, … (reference §5.6)."""
+    that is 1, 2, 4, 8, 16, 32, 60, 60, … (docs/loop.md#retries)."""
     seconds = INITIAL_DELAY
     for _ in range(attempt):
         seconds *= 2
@@ -56,7 +56,7 @@ async def retry(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     provider: str | None = None,
 ) -> T:
-    """Await ``fn()`` until it returns, retrying retryable errors (reference §5.6).
+    """Await ``fn()`` until it returns, retrying retryable errors (docs/loop.md#retries).
 
     Before each retry, ``on_retry(attempt, err, classification, delay)`` is called (and awaited
     when it returns an awaitable), then ``sleep(delay)``; cancelling the task cancels the wait.

@@ -1,5 +1,5 @@
-"""Chat operations behind the API: validation with the reference's messages, transactions,
-events (reference §2.2, §3; DESIGN §5).
+"""Chat operations behind the API: validation with upstream's messages, transactions,
+events (docs/api.md, docs/status-machine.md#transitions).
 
 Handlers parse and authorize, then call one method here with an :class:`Actor`. Every method
 validates before it writes, so a refused request changes nothing. A chat of another owner is
@@ -43,7 +43,8 @@ MAX_DYNAMIC_TOOLS = 250
 MAX_TITLE_CHARS = 200
 MAX_LABELS = 50
 INTERRUPTED_BY_USER = "Tool execution interrupted by user"
-"""Synthetic result for dynamic calls of an interrupted ``requires_action`` chat (§2.2)."""
+"""Synthetic result for dynamic calls of an interrupted ``requires_action`` chat
+(docs/status-machine.md#requires_action)."""
 INTERRUPT_SETTLE_TIMEOUT = 10.0
 """Seconds ``interrupt`` waits for the interrupted step to be persisted before answering."""
 
@@ -64,7 +65,7 @@ when the workspace may not be bound; registered by the workspaces subsystem."""
 
 
 def parse_content(raw: Any) -> list[ChatMessagePart]:
-    """User input parts (``ChatInputPart``) -> message parts, validated as reference §3.1
+    """User input parts (``ChatInputPart``) -> message parts, validated as docs/api.md#chats
     (``createChatInputFromParts``). Raises :class:`E.BadRequest`."""
     if raw is None or raw == [] or raw == "":
         raise E.BadRequest("Content is required.", "Content cannot be empty.")
@@ -234,7 +235,7 @@ class ChatService:
     # --- chats ----------------------------------------------------------------------------
 
     async def create_chat(self, actor: Actor, body: dict[str, Any]) -> Chat:
-        """``POST chats`` (reference §3.1, errors in its order) -> the new chat, ``pending``."""
+        """``POST chats`` (docs/api.md#chats, errors in its order) -> the new chat, ``pending``."""
         org_name_or_id = body.get("organization_id")
         system_prompt = body.get("system_prompt")
         if system_prompt is not None and not isinstance(system_prompt, str):
@@ -354,7 +355,7 @@ class ChatService:
         limit: int,
         offset: int,
     ) -> list[Chat]:
-        """``GET chats``: root chats with their children embedded (reference §3.1)."""
+        """``GET chats``: root chats with their children embedded (docs/api.md#chats)."""
         label_filter: dict[str, str] = {}
         for item in labels:
             key, sep, value = item.partition(":")
@@ -383,7 +384,7 @@ class ChatService:
         return chats
 
     async def update_chat(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> None:
-        """``PATCH chats/{id}`` (reference §3.1): title, archived, workspace_id, pin_order,
+        """``PATCH chats/{id}`` (docs/api.md#chats): title, archived, workspace_id, pin_order,
         labels."""
         fields: dict[str, Any] = {}
         if "title" in body:
@@ -503,7 +504,7 @@ class ChatService:
     async def send_message(
         self, actor: Actor, chat_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        """``POST chats/{id}/messages`` (reference §2.2, §3.2) ->
+        """``POST chats/{id}/messages`` (docs/api.md#messages-and-queue) ->
         ``{queued, message?, queued_message?}``."""
         busy = body.get("busy_behavior") or "queue"
         if busy not in ("queue", "interrupt"):
@@ -571,7 +572,8 @@ class ChatService:
         self, actor: Actor, chat_id: str, message_id: Any, body: dict[str, Any]
     ) -> dict[str, Any]:
         """``PATCH chats/{id}/messages/{message_id}``: soft-delete the message and everything
-        after it, insert the edited one, drop the queue, restart the turn (reference §2.2)."""
+        after it, insert the edited one, drop the queue, restart the turn
+        (docs/status-machine.md#transitions)."""
         mid = parse_positive_int(message_id)
         async with self.db.tx() as conn:
             chat = await self._owned(conn, actor, chat_id)
@@ -652,10 +654,11 @@ class ChatService:
         return promoted[0].public().dump()
 
     async def interrupt(self, actor: Actor, chat_id: str) -> Chat:
-        """``POST chats/{id}/interrupt``: stop the turn; the partial step is kept (reference
-        §5.5). Answers once the interrupted step is persisted (at most
-        ``INTERRUPT_SETTLE_TIMEOUT``). A ``pending`` chat stays pending: a message sent just
-        before the interrupt still gets its answer (reference §2.2, "pending wins")."""
+        """``POST chats/{id}/interrupt``: stop the turn; the partial step is kept
+        (docs/status-machine.md#interrupt-vs-shutdown). Answers once the interrupted step is
+        persisted (at most ``INTERRUPT_SETTLE_TIMEOUT``). A ``pending`` chat stays pending: a
+        message sent just before the interrupt still gets its answer ("pending wins",
+        docs/status-machine.md#transitions)."""
         inserted: list[ChatMessage] = []
         async with self.db.tx() as conn:
             chat = await self._owned(conn, actor, chat_id)
@@ -683,7 +686,7 @@ class ChatService:
         is_error}`` (a ``ToolResult``; output the tool streams is collected into the result
         only). 404 for an unknown chat or tool, 400 for arguments the tool's schema refuses,
         409 for an archived chat. A tool that raises gives ``is_error`` "tool failed: ..." as
-        in the loop (reference §5.4)."""
+        in the loop (docs/loop.md#tool-execution)."""
         async with self.db.read() as conn:
             chat = await self._owned(conn, actor, chat_id)
         tool = self.daemon.tools.get(name)
@@ -726,8 +729,8 @@ class ChatService:
         }
 
     async def submit_tool_results(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> None:
-        """``POST chats/{id}/tool-results`` (reference §11): answer every pending dynamic call
-        at once."""
+        """``POST chats/{id}/tool-results`` (docs/status-machine.md#requires_action): answer every
+        pending dynamic call at once."""
         results = body.get("results")
         async with self.db.tx() as conn:
             chat = await self._owned(conn, actor, chat_id)
@@ -835,8 +838,8 @@ class ChatService:
         """Subscribe, then read: returns the live subscription and the connect snapshot —
         ``status``, every visible message with ``id > after_id``, the subscriber's events that
         arrived meanwhile, the parts of the step in flight, then ``queue_update`` if the queue
-        is non-empty (DESIGN §6). Messages come before in-flight parts so a client can treat
-        every assistant ``message`` as "the step in flight is done"."""
+        is non-empty (docs/stream-protocol.md#on-connect-replay). Messages come before in-flight
+        parts so a client can treat every assistant ``message`` as "the step in flight is done"."""
         sub = self.hub.subscribe(chat_id)
         try:
             async with self.db.read() as conn:

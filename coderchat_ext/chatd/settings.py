@@ -1,5 +1,5 @@
 """Deployment and user settings behind the config, provider, model-config and models
-endpoints (reference §3.5–3.6)."""
+endpoints (docs/api.md#configuration, docs/api.md#providers-and-models)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _require_admin(actor: Actor, *, hide: bool = True) -> None:
 
 class SettingsService:
     """Configuration endpoints. Writes publish ``{kind, entity_id}`` on channel ``config``
-    (reference §12)."""
+    (docs/providers.md#caching)."""
 
     def __init__(self, db: Database, catalog: ProviderCatalog, pubsub: PubSub) -> None:
         self.db = db

@@ -1,5 +1,5 @@
 """The stream hub: per-chat event fan-out, the in-flight part buffer and the watch feed
-(DESIGN §6, reference §4.2–4.3).
+(docs/stream-protocol.md).
 
 Events travel as JSON-ready dicts, serialized once however many subscribers there are. Every
 subscriber has a bounded queue; one that falls ``SUBSCRIBER_QUEUE_CAP`` events behind is closed
@@ -24,9 +24,10 @@ from .pubsub import PubSub
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
-"""Events per WebSocket frame at most (reference §4.2)."""
+"""Events per WebSocket frame at most (docs/stream-protocol.md#frames)."""
 PART_BUFFER_CAP = 10_000
-"""Buffered ``message_part`` events per chat per step at most (reference §4.2)."""
+"""Buffered ``message_part`` events per chat per step at most
+(docs/stream-protocol.md#part-buffer)."""
 SUBSCRIBER_QUEUE_CAP = 8_192
 BUFFER_WARN_INTERVAL = 10.0
 

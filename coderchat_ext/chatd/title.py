@@ -1,4 +1,4 @@
-"""Asynchronous LLM titles (reference §5.9)."""
+"""Asynchronous LLM titles (docs/loop.md#titles)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..models import ChatMessagePart
 from ..providers.base import Finish, Model, ModelRequest, PromptMessage, TextDelta
 
 TITLE_TIMEOUT = 30.0
-"""Seconds a title generation may take (reference §5.9)."""
+"""Seconds a title generation may take (docs/loop.md#titles)."""
 TITLE_MAX_OUTPUT_TOKENS = 256
 MAX_TITLE_WORDS = 8
 MAX_TITLE_CHARS = 200

@@ -1,5 +1,5 @@
-"""Python client of the coderchat API (DESIGN §5, §6, §12), used by ``Chat``, the magics, the
-widget, the CLI and the tests.
+"""Python client of the coderchat API (docs/api.md, docs/stream-protocol.md, docs/client.md), used
+by ``Chat``, the magics, the widget, the CLI and the tests.
 
 :class:`AsyncChatClient` (httpx + websockets) and its blocking twin :class:`ChatClient` (the
 async client on a private loop thread, safe inside a Jupyter kernel) cover every endpoint:

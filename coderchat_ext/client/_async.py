@@ -1,6 +1,6 @@
-"""``AsyncChatClient``: every endpoint of the coderchat API, plus whole turns (DESIGN §5, §6,
-§12). The endpoints live in one mixin per concern (``_chats``, ``_settings``, ``_workspaces``,
-``_streams``), all built on :class:`~._transport.Transport`."""
+"""``AsyncChatClient``: every endpoint of the coderchat API, plus whole turns (docs/api.md,
+docs/stream-protocol.md, docs/client.md). The endpoints live in one mixin per concern (``_chats``,
+``_settings``, ``_workspaces``, ``_streams``), all built on :class:`~._transport.Transport`."""
 
 from __future__ import annotations
 

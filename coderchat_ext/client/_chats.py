@@ -1,5 +1,5 @@
 """Chat endpoints: chats, messages, the queue, interrupts, tool results, direct tool runs and
-titles (reference §3.1-3.3, §11; ``server/handlers.py``)."""
+titles (docs/api.md#chats, docs/api.md#messages-and-queue; ``server/handlers.py``)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,9 @@ class ChatsApi(Transport):
     ) -> Chat:
         """``POST chats`` -> the new :class:`Chat` (status ``pending``; its first turn starts
         on its own). ``model_config_id`` defaults to the default model config;
-        ``unsafe_dynamic_tools`` are client-executed tools (reference §11) the model may call,
-        answered with :meth:`submit_tool_results`. 400 "Content is required." for empty
-        content, 400 for an unknown model config or workspace; 403 outside the
+        ``unsafe_dynamic_tools`` are client-executed tools (docs/api.md#dynamic-tool-results) the
+        model may call, answered with :meth:`submit_tool_results`. 400 "Content is required." for
+        empty content, 400 for an unknown model config or workspace; 403 outside the
         organization."""
         tools = (
             [t.dump() if isinstance(t, DynamicTool) else dict(t) for t in unsafe_dynamic_tools]
@@ -187,8 +187,8 @@ class ChatsApi(Transport):
         return ChatMessage.model_validate(data)
 
     async def interrupt(self, chat_id: str) -> Chat:
-        """``POST chats/{id}/interrupt``: stop the turn (the partial step is kept, reference
-        §5.5) -> the chat once the step is persisted."""
+        """``POST chats/{id}/interrupt``: stop the turn (the partial step is kept,
+        docs/loop.md#interrupts) -> the chat once the step is persisted."""
         return Chat.model_validate(await self.request("POST", _chat_path(chat_id, "interrupt")))
 
     async def submit_tool_results(

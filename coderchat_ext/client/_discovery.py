@@ -1,4 +1,4 @@
-"""Finding the coderchat server from inside a kernel, a terminal or a script (DESIGN §12)."""
+"""Finding the coderchat server from inside a kernel, a terminal or a script (docs/client.md)."""
 
 from __future__ import annotations
 

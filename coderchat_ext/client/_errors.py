@@ -16,8 +16,8 @@ class ChatClientError(Exception):
 
 
 class ApiError(ChatClientError):
-    """Raised by the client when the server answered a request with an error (DESIGN §5 error
-    body), over REST or while refusing a WebSocket upgrade.
+    """Raised by the client when the server answered a request with an error (the error body of
+    docs/api.md#errors), over REST or while refusing a WebSocket upgrade.
 
     Not to be confused with the server's ``coderchat_ext.errors.ApiError``, which handlers
     raise to *produce* such an answer: this one is what a caller of :class:`ChatClient` or

@@ -1,5 +1,5 @@
-"""Model, provider, model-config, configuration and server endpoints (reference §3.5-3.6;
-``server/handlers.py``)."""
+"""Model, provider, model-config, configuration and server endpoints (docs/api.md#configuration,
+docs/api.md#providers-and-models; ``server/handlers.py``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The chat stream and the watch feed over WebSockets (DESIGN §6, reference §4.2-4.3)."""
+"""The chat stream and the watch feed over WebSockets (docs/stream-protocol.md)."""
 
 from __future__ import annotations
 
@@ -59,10 +59,10 @@ class StreamsApi(Transport):
     ) -> AsyncGenerator[StreamItem, None]:
         """Follow a chat: ``async for item in client.stream(chat_id, after_id=0)``.
 
-        Yields one ``list[ChatStreamEvent]`` per WebSocket frame (DESIGN §6): first the connect
-        snapshot (``status``, the visible messages with ``id > after_id``, the parts of the step
-        in flight, ``queue_update``), then live events. A message id is never yielded twice
-        (between resets): reconnects (automatic, after 0.25 s doubling to 5 s, reset after a
+        Yields one ``list[ChatStreamEvent]`` per WebSocket frame (docs/stream-protocol.md#frames):
+        first the connect snapshot (``status``, the visible messages with ``id > after_id``, the
+        parts of the step in flight, ``queue_update``), then live events. A message id is never
+        yielded twice (between resets): reconnects (automatic, after 0.25 s doubling to 5 s, reset after a
         connection that delivered a frame) resume after the highest message id seen. Between
         connections a :class:`StreamMarker` is yielded: ``reconnect`` (drop partial parts of
         the step in flight; the server re-sends them) or ``reset`` after close code 4001

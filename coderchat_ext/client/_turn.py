@@ -172,7 +172,8 @@ class _Tracker:
         if self.user_id is None or message.id < self.user_id or not self.user_seen:
             return False
         if message.id > self.user_id and message.is_workspace_context:
-            # Workspace context (AGENTS.md, skills) stored during the turn (reference §8.3).
+            # Workspace context (AGENTS.md, skills) stored during the turn
+            # (docs/workspaces.md#context-files-and-skills).
             return False
         if message.role == "user" and message.id > self.user_id:
             # A later user message: the next turn started, so this one is over.

@@ -11,7 +11,7 @@ from ..models import ChatMessage, ChatQueuedMessage, ChatStreamEvent, ChatWatchE
 
 Content: TypeAlias = str | Sequence[Mapping[str, Any]]
 """Message content: plain text, or a list of input parts (``{"type": "text", "text": ...}``,
-``{"type": "file-reference", ...}``; reference §3.1)."""
+``{"type": "file-reference", ...}``; docs/api.md#chats)."""
 
 
 class _Unset(enum.Enum):

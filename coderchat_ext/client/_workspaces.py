@@ -1,5 +1,5 @@
-"""Template, workspace, build, build-log and attach endpoints (DESIGN §9;
-``server/handlers.py``, ``server/ws.py`` ``JobLogsSocket``)."""
+"""Template, workspace, build, build-log and attach endpoints (docs/workspaces.md,
+docs/api.md#workspaces; ``server/handlers.py``, ``server/ws.py`` ``JobLogsSocket``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What the SDK adapters share: the client cache, option parsing, and rendering our persisted
-parts (reference §1.3) into the pieces every provider's history needs.
+parts (docs/data-model.md#message-parts) into the pieces every provider's history needs.
 
 Importing this module imports no provider SDK.
 """
@@ -24,13 +24,14 @@ CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection to a provider."""
 READ_TIMEOUT = 300.0
 """Seconds a provider may stay silent inside a response (the first chunk has its own 60 s
-timeout in the loop, reference §5.7)."""
+timeout in the loop, docs/loop.md#startup-timeout)."""
 
 SKILLS_INTRO = (
     "Skills hold instructions for specific tasks. Call read_skill with a skill's name before "
     "following it, and read_skill_file for its supporting files."
 )
-"""The first line of the ``<available-skills>`` block (reference §8.3)."""
+"""The first line of the ``<available-skills>`` block
+(docs/workspaces.md#context-files-and-skills)."""
 
 _Client = TypeVar("_Client")
 
@@ -162,9 +163,9 @@ def wrap_file_text(part: ChatMessagePart, text: str) -> str:
 def user_parts(parts: list[ChatMessagePart]) -> list[ChatMessagePart]:
     """A user message's parts with the ones only we know rendered as ``text`` parts: a
     ``file-reference`` as a fenced snippet, a ``context-file`` as ``<context-file>``, and the
-    message's ``skill`` parts as one ``<available-skills>`` block (reference §8.3). ``text`` and
-    ``file`` parts pass through; blank ones and context-file markers without content are
-    dropped."""
+    message's ``skill`` parts as one ``<available-skills>`` block
+    (docs/workspaces.md#context-files-and-skills). ``text`` and ``file`` parts pass through; blank
+    ones and context-file markers without content are dropped."""
     out: list[ChatMessagePart] = []
     skills: list[ChatMessagePart] = []
     for part in parts:

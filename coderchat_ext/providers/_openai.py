@@ -23,7 +23,7 @@ ERROR_STATUS = {
 
 def client(provider: str, base_url: str, api_key: str) -> openai.AsyncOpenAI:
     """The cached ``AsyncOpenAI`` for these settings: no SDK retries (the loop retries,
-    reference §5.6) and an explicit key and base URL, so the SDK never falls back to
+    docs/loop.md#retries) and an explicit key and base URL, so the SDK never falls back to
     ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` from the environment."""
     return CLIENTS.get(
         provider,

@@ -1,5 +1,5 @@
 """The ``anthropic`` provider: the Messages API through ``anthropic.AsyncAnthropic``, streaming
-(DESIGN §8).
+(docs/providers.md#adapters).
 
 Stream → parts: ``text_delta`` → :class:`TextDelta`; ``thinking_delta`` / ``signature_delta`` →
 :class:`ReasoningDelta` (the signature closes the block; ``redacted_thinking`` is kept as
@@ -9,17 +9,18 @@ metadata); ``tool_use`` with ``input_json_delta`` → ``ToolCallStart/Delta/End`
 ``citations_delta`` → :class:`Source` (one per URL, after the text); ``message_delta`` usage laid
 over ``message_start`` usage (cache creation/read tokens included) → :class:`Finish`.
 
-Request: our history (reference §1.3) as Messages with ``tool_result`` blocks merged into user
-turns, thinking blocks sent back with their signatures, provider-executed calls and results kept
-in the assistant turn (unpaired ones dropped, an orphaned result as text: reference §5.3), prompt
-caching markers per reference §5.10, and the options of ``provider_options.anthropic``. The
-sampling options (``temperature``, ``top_p``, ``top_k``) are not sent: the SDK (2.x) has no such
-parameters and the API version it speaks (2026-10-21) rejects them with a 400.
+Request: our history (docs/data-model.md#message-parts) as Messages with ``tool_result`` blocks
+merged into user turns, thinking blocks sent back with their signatures, provider-executed calls and
+results kept in the assistant turn (unpaired ones dropped, an orphaned result as text:
+docs/providers.md#adapters), prompt caching markers (docs/providers.md#prompt-caching), and the
+options of ``provider_options.anthropic``. The sampling options (``temperature``, ``top_p``,
+``top_k``) are not sent: the SDK (2.x) has no such parameters and the API version it speaks
+(2026-10-21) rejects them with a 400.
 
 Errors: HTTP errors are the SDK's ``APIStatusError`` subclasses. An ``error`` event inside the
 stream becomes a :class:`ProviderError` with the HTTP status Anthropic documents for its type
 (``overloaded_error`` → 529), and a stream that ends without ``message_stop`` raises "anthropic
-stream closed before message_stop" (timeout, retryable: reference §5.8).
+stream closed before message_stop" (timeout, retryable: docs/loop.md#error-classification).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 """Used when the provider has no ``base_url`` (never the SDK's ``ANTHROPIC_BASE_URL`` lookup:
 a key from the store must not travel to an endpoint named only in the environment)."""
 TITLE_MODEL = "claude-haiku-4-5"
-"""The cheap model for titles (reference §5.9)."""
+"""The cheap model for titles (docs/providers.md#title-models)."""
 WEB_SEARCH_TOOL = "web_search_20250305"
 """The server tool version offered when ``web_search_enabled``."""
 
@@ -474,8 +475,8 @@ def _tool_result(part: ChatMessagePart) -> dict[str, Any]:
 
 
 def _assistant_blocks(parts: list[ChatMessagePart], send_reasoning: bool) -> list[dict[str, Any]]:
-    # Provider-executed calls and results must come in pairs (reference §5.3): an interrupted
-    # search has no result, and a result whose call is gone is only text now.
+    # Provider-executed calls and results must come in pairs (docs/providers.md#adapters): an
+    # interrupted search has no result, and a result whose call is gone is only text now.
     server_calls = {p.tool_call_id for p in parts if p.type == "tool-call" and p.provider_executed}
     server_results = {
         p.tool_call_id for p in parts if p.type == "tool-result" and p.provider_executed
@@ -527,8 +528,9 @@ CACHEABLE_BLOCKS = frozenset(
 
 
 def add_cache_markers(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
-    """Prompt caching (reference §5.10): ``cache_control: ephemeral`` on the last system block
-    and on the last cacheable block of each of the final two messages. Changes in place."""
+    """Prompt caching (docs/providers.md#prompt-caching): ``cache_control: ephemeral`` on the last
+    system block and on the last cacheable block of each of the final two messages. Changes in
+    place."""
     marker = {"type": "ephemeral"}
     if system:
         system[-1]["cache_control"] = marker

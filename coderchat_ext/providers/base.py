@@ -1,4 +1,4 @@
-"""The ``Model`` protocol every provider adapter implements (DESIGN §8).
+"""The ``Model`` protocol every provider adapter implements (docs/providers.md#the-model-protocol).
 
 A model turns a :class:`ModelRequest` (our persisted message parts, tool specs and call options)
 into an async stream of :class:`StreamPart` values. Adapters raise their SDK's exceptions (or
@@ -37,7 +37,8 @@ class ToolSpec:
 @dataclass
 class ModelRequest:
     """What a model call gets. ``max_output_tokens`` in tokens; ``options`` are the model
-    config's call options (reference §1.4); ``tool_choice`` ``none`` forbids tool calls."""
+    config's call options (docs/data-model.md#call-options); ``tool_choice`` ``none`` forbids tool
+    calls."""
 
     messages: list[PromptMessage]
     tools: list[ToolSpec] = field(default_factory=list)
@@ -53,7 +54,8 @@ class Usage:
     ``input_tokens`` counts only the input tokens that were neither read from nor written to the
     prompt cache (Anthropic's convention; adapters for APIs that include cached tokens in their
     input count subtract them), so context size is ``input + cache_read + cache_creation``
-    (reference §6.1) and cost prices each count once (``chatd.loop.cost_micros``).
+    (docs/data-model.md#usage-and-cost) and cost prices each count once
+    (``chatd.loop.cost_micros``).
     ``output_tokens`` includes ``reasoning_tokens``; ``total_tokens`` is everything.
     """
 
@@ -69,7 +71,8 @@ ProviderMetadata = dict[str, dict[str, Any]]
 """What an adapter needs to send a part back to its provider unchanged (a Responses item id,
 encrypted reasoning, an Anthropic redacted thinking block, a server tool's raw result), keyed by
 provider kind (``{"openai": {"item_id": "fc_..."}}``) so another provider ignores it. Stored in
-the part's internal ``provider_metadata`` and never sent to clients (reference §1.3)."""
+the part's internal ``provider_metadata`` and never sent to clients
+(docs/data-model.md#message-parts)."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The offline demo provider (``demo``): the fake provider server started in-process on
-loopback with a built-in script, reached through the real Anthropic SDK adapter (DESIGN §8).
+loopback with a built-in script, reached through the real Anthropic SDK adapter
+(docs/providers.md#adapters).
 
 A fresh install with no API key uses it, so the chat works end to end before anything is
 configured. It answers with guidance on configuring a real provider; when the workspace tools are

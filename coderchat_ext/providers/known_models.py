@@ -1,5 +1,6 @@
-"""Model configs created for a provider the first time it becomes available (DESIGN §3
-``chat_model_configs``), so a user who only sets ``ANTHROPIC_API_KEY`` gets working models.
+"""Model configs created for a provider the first time it becomes available (``chat_model_configs``,
+docs/providers.md#the-provider-catalog), so a user who only sets ``ANTHROPIC_API_KEY`` gets working
+models.
 
 Context limits are in tokens; prices are USD per million tokens as the providers publish them
 (anthropic.com/pricing, openai.com/api/pricing). An administrator can edit or delete any of them

@@ -1,5 +1,5 @@
 """The ``openai-compat`` provider: Chat Completions through ``openai.AsyncOpenAI``, streaming, for
-OpenAI-compatible endpoints (Ollama, vLLM, LM Studio, gateways; DESIGN §8).
+OpenAI-compatible endpoints (Ollama, vLLM, LM Studio, gateways; docs/providers.md#adapters).
 
 Stream → parts: ``delta.content`` (and ``refusal``) → :class:`TextDelta`;
 ``delta.reasoning_content`` / ``delta.reasoning`` → :class:`ReasoningDelta`; ``delta.tool_calls``

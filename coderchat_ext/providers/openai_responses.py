@@ -1,5 +1,5 @@
 """The ``openai`` provider: the Responses API through ``openai.AsyncOpenAI``, streaming
-(DESIGN §8).
+(docs/providers.md#adapters).
 
 Stream → parts: ``response.output_text.delta`` → :class:`TextDelta` (one part per message item);
 reasoning summary deltas → :class:`ReasoningDelta` (summary parts of one item joined by a blank
@@ -16,13 +16,14 @@ Request: system messages as ``system`` (``developer`` for reasoning models) item
 it, so reasoning is replayed from its encrypted content: an assistant message whose reasoning all
 has it is sent back item by item with item ids (reasoning, ``web_search_call``, message,
 ``function_call``); otherwise without reasoning and ids, so no item misses its reasoning
-(the continuity errors of reference §5.8). ``previous_response_id`` chaining is not used.
+(the continuity errors of docs/loop.md#precedence). ``previous_response_id`` chaining is not
+used.
 
 Errors: HTTP errors are the SDK's ``APIStatusError`` subclasses; an ``error`` event or
 ``response.failed`` becomes a :class:`ProviderError` with the status OpenAI documents for its code
 (``insufficient_quota`` → 429, classified ``usage_limit``, not retryable); a stream that ends
 without a terminal event raises "openai responses stream closed before terminal event" (timeout,
-retryable: reference §5.8).
+retryable: docs/loop.md#error-classification).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ from .registry import DISPLAY_NAMES, ResolvedProvider
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """Used when the provider has no ``base_url`` (never the SDK's ``OPENAI_BASE_URL`` lookup)."""
 TITLE_MODEL = "gpt-4o-mini"
-"""The cheap model for titles (reference §5.9)."""
+"""The cheap model for titles (docs/providers.md#title-models)."""
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 SEARCH_SOURCES = "web_search_call.action.sources"
 """Asked for with web search, so a search's result lists the pages it read."""

@@ -1,5 +1,5 @@
 """Which providers exist, where their keys come from, and how a model config becomes a
-:class:`~coderchat_ext.providers.base.Model` (DESIGN §3 ``chat_providers``, §8).
+:class:`~coderchat_ext.providers.base.Model` (docs/providers.md#the-provider-catalog).
 
 Keys are looked up, first match wins, in: the providers table (encrypted), traitlets config
 (``c.CoderChatApp.providers``), the environment (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``,
@@ -24,7 +24,7 @@ from ..store.secrets import SecretBox
 from .base import Model
 
 SUPPORTED_PROVIDERS = ("anthropic", "openai", "openai-compat", "demo")
-"""Providers the API accepts (DESIGN §3)."""
+"""Providers the API accepts (docs/data-model.md#providers-and-model-configs)."""
 
 DISPLAY_NAMES = {
     "anthropic": "Anthropic",
@@ -38,10 +38,11 @@ KEYLESS_PROVIDERS = {"openai-compat", "demo", "scripted"}
 """Providers that work without an API key (local endpoints such as Ollama need none)."""
 
 PROVIDER_CACHE_TTL = 10.0
-"""Seconds enabled providers are cached (reference §12)."""
+"""Seconds enabled providers are cached (docs/providers.md#caching)."""
 
 MAX_API_KEY_BYTES = 10_240
-"""Reference §3.6 ("API key too large.")."""
+"""Bytes at most of a provider API key; a longer one gets 400 "API key too large."
+(docs/api.md#providers-and-models)."""
 
 
 @dataclass
@@ -90,7 +91,7 @@ class ResolvedProvider:
 
 ModelFactory = Callable[[ChatModelConfig, ResolvedProvider, str], Model]
 """``(config, provider, purpose)`` -> model; ``purpose`` is ``chat`` or ``title`` (a provider
-may answer titles with a cheaper model, reference §5.9)."""
+may answer titles with a cheaper model, docs/providers.md#title-models)."""
 
 
 class NoAdapter(Exception):
@@ -122,7 +123,7 @@ class ProviderCatalog:
         self._generation = 0
 
     def invalidate(self) -> None:
-        """Forget the cached providers (a provider was written; reference §12)."""
+        """Forget the cached providers (a provider was written; docs/providers.md#caching)."""
         self._cache = None
         self._generation += 1
 
@@ -169,7 +170,8 @@ class ProviderCatalog:
         """Every known provider with its effective settings, stored rows first.
 
         Cached for ``PROVIDER_CACHE_TTL`` seconds; :meth:`invalidate` drops the cache, and a
-        fill that started before an invalidation is not kept (reference §12 generations).
+        fill that started before an invalidation is not kept (the generation counters of
+        docs/providers.md#caching).
         """
         now = time.monotonic()
         if self._cache is not None and now - self._cached_at < PROVIDER_CACHE_TTL:

@@ -1,6 +1,6 @@
 """The base of every coderchat handler: authentication, authorization, the caller's identity,
 JSON bodies with a size cap, and the one place where :class:`~coderchat_ext.errors.ApiError`
-becomes an HTTP response (DESIGN §5)."""
+becomes an HTTP response (docs/api.md#errors)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "coderchat"
 ADMIN_RESOURCE = "coderchat:admin"
 MAX_BODY_BYTES = 256 * 1024
-"""Request bodies are capped at 256 KiB (reference §3.1)."""
+"""Request bodies are capped at 256 KiB (upstream's cap; docs/api.md#limits)."""
 
 
 class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
@@ -75,7 +75,7 @@ class CoderChatHandler(CoderChatMixin, APIHandler):
         return value
 
     def limit_arg(self, default: int = 50) -> int:
-        """The ``limit`` query parameter: 1..200 (reference §3.2)."""
+        """The ``limit`` query parameter: 1..200 (docs/api.md#limits)."""
         raw = self.get_argument("limit", None)
         if raw is None or raw == "":
             return default

@@ -1,4 +1,4 @@
-"""REST handlers under ``<base_url>api/coderchat/`` (DESIGN §5). Each verb is authenticated
+"""REST handlers under ``<base_url>api/coderchat/`` (docs/api.md). Each verb is authenticated
 (``@web.authenticated``) and authorized (``@authorized`` on resource ``coderchat``)."""
 
 from __future__ import annotations

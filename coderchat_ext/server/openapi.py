@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document served at ``GET api/coderchat/openapi.json`` (DESIGN §5).
+"""The OpenAPI 3.1 document served at ``GET api/coderchat/openapi.json`` (docs/api.md).
 
 The document is built from :data:`OPERATIONS`, one row per route and method of
 ``handlers.rest_handlers()`` and ``ws.ws_handlers()``; ``tests/server/test_openapi.py`` checks
@@ -32,7 +32,7 @@ from .base import MAX_BODY_BYTES
 Schema = dict[str, Any]
 
 STREAM_FRAME_MAX_EVENTS = 256
-"""Events per chat stream frame at most (DESIGN §6; ``ws._Socket._send``)."""
+"""Events per chat stream frame at most (docs/stream-protocol.md#frames; ``ws._Socket._send``)."""
 MAX_PAGE_LIMIT = 200
 """The largest ``limit`` of the list endpoints (``handlers.ChatsHandler``, ``MessagesHandler``)."""
 
@@ -522,7 +522,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "post",
         "/chats",
         "createChat",
-        "Create a chat with its first user message; the turn starts (reference §3.1)",
+        "Create a chat with its first user message; the turn starts (docs/api.md#chats)",
         "chats",
         status=201,
         response=ref("Chat"),
@@ -546,7 +546,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "patch",
         "/chats/{chat_id}",
         "updateChat",
-        "Rename, archive, pin, relabel or rebind a chat (reference §3.1)",
+        "Rename, archive, pin, relabel or rebind a chat (docs/api.md#chats)",
         "chats",
         status=204,
         request="UpdateChatRequest",
@@ -628,7 +628,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "post",
         "/chats/{chat_id}/interrupt",
         "interruptChat",
-        "Stop the running turn, keeping the partial step (reference §5.5)",
+        "Stop the running turn, keeping the partial step (docs/status-machine.md)",
         "chats",
         response=ref("Chat"),
         errors={404: _CHAT_NOT_FOUND},
@@ -637,7 +637,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "post",
         "/chats/{chat_id}/tool-results",
         "submitToolResults",
-        "Answer every pending dynamic tool call at once (reference §11)",
+        "Answer every pending dynamic tool call at once (docs/status-machine.md#requires_action)",
         "chats",
         status=204,
         request="SubmitToolResultsRequest",
@@ -706,7 +706,7 @@ OPERATIONS: tuple[Operation, ...] = (
         + f" Each frame is an array of 1-{STREAM_FRAME_MAX_EVENTS} events. On connect: the "
         "current `status`, every visible message with `id > after_id`, the parts of the step "
         "in flight, then `queue_update` when the queue is non-empty; then live events "
-        "(DESIGN §6).",
+        "(docs/stream-protocol.md).",
     ),
     Operation(
         "get",
@@ -1036,11 +1036,11 @@ _REFUSED = (
 )
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 _TAGS = (
-    ("chats", "Chats, their messages and their queue (reference §3.1-3.3)."),
-    ("streams", "WebSocket feeds (DESIGN §6)."),
-    ("models", "Providers, model configs and the models a chat may use (reference §3.6)."),
-    ("config", "Deployment and user settings (reference §3.5)."),
-    ("workspaces", "Templates, workspaces, builds, build logs and agents (DESIGN §9)."),
+    ("chats", "Chats, their messages and their queue (docs/api.md#chats)."),
+    ("streams", "WebSocket feeds (docs/stream-protocol.md)."),
+    ("models", "Providers, model configs and the models a chat may use."),
+    ("config", "Deployment and user settings (docs/api.md#configuration)."),
+    ("workspaces", "Templates, workspaces, builds, build logs and agents (docs/workspaces.md)."),
     ("server", "About this server."),
 )
 
@@ -1165,7 +1165,7 @@ def _build(base_url: str) -> Schema:
             "title": "coderchat_ext",
             "version": __version__,
             "description": "The agent chat API of the coderchat_ext Jupyter server extension "
-            "(DESIGN §5). JSON everywhere; errors are `{message, detail?, validations?}`.",
+            "(docs/api.md). JSON everywhere; errors are `{message, detail?, validations?}`.",
         },
         "servers": [{"url": f"{base_url.rstrip('/')}/api/coderchat"}],
         "tags": [{"name": name, "description": text} for name, text in _TAGS],
@@ -1207,7 +1207,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     return _build(base_url)
 
 
-if __name__ == "__main__":  # `python -m coderchat_ext.server.openapi`: the document for base_url "/"
+if __name__ == "__main__":  # `python -m coderchat_ext.server.openapi`: the document at "/"
     import json
     import sys
 

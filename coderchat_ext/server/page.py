@@ -1,5 +1,5 @@
-"""The standalone chat page at ``<base_url>coderchat/`` (DESIGN §11; jupyter-anchors §4.1
-option E): the chat list on the left, the chat on the right, rendered by ``static/page.js``.
+"""The standalone chat page at ``<base_url>coderchat/`` (docs/frontend.md#entries):
+the chat list on the left, the chat on the right, rendered by ``static/page.js``.
 
 The page authenticates like any Jupyter page (login redirect, cookie) and sets the ``_xsrf``
 cookie the page's requests echo as ``X-XSRFToken``. Its ``jupyter-config-data`` carries the base

@@ -1,5 +1,5 @@
-"""WebSocket handlers: the per-chat stream and the per-owner watch feed (DESIGN §6,
-reference §4.2–4.3).
+"""WebSocket handlers: the per-chat stream and the per-owner watch feed
+(docs/stream-protocol.md: frames, the on-connect replay, the watch feed).
 
 A chat stream frame is a JSON array of up to 256 events; a watch frame is one event. Both are
 authenticated with ``@ws_authenticated`` (403 instead of a login redirect) and authorized with

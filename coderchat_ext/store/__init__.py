@@ -1,4 +1,5 @@
-"""Persistence: aiosqlite with numbered migrations; one module per aggregate (DESIGN §3)."""
+"""Persistence: aiosqlite with numbered migrations; one module per aggregate
+(docs/data-model.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The ``chats`` table: creation, reads, listing, status transitions, ownership (reference §1.1,
-§2)."""
+"""The ``chats`` table: creation, reads, listing, status transitions, ownership
+(docs/data-model.md#chats, docs/status-machine.md)."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ async def list_chats(
     limit: int = 50,
     offset: int = 0,
 ) -> list[Chat]:
-    """Root chats of ``owner``, pinned first, then newest ``updated_at`` (reference §3.1)."""
+    """Root chats of ``owner``, pinned first, then newest ``updated_at`` (docs/api.md#chats)."""
     where = ["c.owner = ?", "c.parent_chat_id IS NULL"]
     params: list[Any] = [owner]
     if archived is not None:
@@ -195,7 +195,7 @@ async def update_chat(conn: Conn, chat_id: str, **fields: Any) -> None:
 async def set_status(
     conn: Conn, chat_id: str, status: ChatStatus, *, last_error: ChatError | None = None
 ) -> None:
-    """Move a chat to ``status`` and release worker ownership (reference §2.2 "finishing")."""
+    """Move a chat to ``status`` and release worker ownership (docs/status-machine.md#finishing)."""
     await conn.execute(
         "UPDATE chats SET status = ?, worker_id = NULL, started_at = NULL, heartbeat_at = NULL,"
         " last_error = ?, updated_at = ? WHERE id = ?",
@@ -210,7 +210,7 @@ async def set_status(
 
 async def acquire_pending(conn: Conn, worker_id: str, limit: int) -> list[Chat]:
     """Claim up to ``limit`` pending, unarchived chats, oldest ``updated_at`` first
-    (reference §2.1). Must run inside a ``BEGIN IMMEDIATE`` transaction."""
+    (docs/status-machine.md#acquisition). Must run inside a ``BEGIN IMMEDIATE`` transaction."""
     now = utcnow()
     rows = await conn.fetchall(
         "UPDATE chats SET status = 'running', worker_id = ?, started_at = ?, heartbeat_at = ?,"
@@ -223,7 +223,7 @@ async def acquire_pending(conn: Conn, worker_id: str, limit: int) -> list[Chat]:
 
 async def heartbeat(conn: Conn, worker_id: str, chat_ids: Sequence[str]) -> set[str]:
     """Bump ``heartbeat_at`` of the chats this worker still owns; returns their ids
-    (reference §2.3)."""
+    (docs/status-machine.md#heartbeats)."""
     if not chat_ids:
         return set()
     marks = ",".join("?" * len(chat_ids))
@@ -289,7 +289,7 @@ async def count_pinned(conn: Conn, owner: str) -> int:
 
 async def renumber_pins(conn: Conn, owner: str, chat_id: str, position: int) -> None:
     """Place ``chat_id`` at pin ``position`` (0 unpins) and keep pins numbered 1..n
-    (reference §3.1 ``pin_order``)."""
+    (``pin_order`` in docs/api.md#chats)."""
     rows = await conn.fetchall(
         "SELECT id FROM chats WHERE owner = ? AND pin_order > 0 AND archived = 0 AND id != ?"
         " ORDER BY pin_order",

@@ -1,4 +1,5 @@
-"""Site and user configuration key/values, and organizations (reference §1.5, DESIGN §3)."""
+"""Site and user configuration key/values, and organizations
+(docs/data-model.md#configuration-keys)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterable
 from ..models import new_id, utcnow
 from .db import Conn
 
-# site_configs keys (reference §1.5).
+# site_configs keys (docs/data-model.md#configuration-keys).
 SYSTEM_PROMPT = "agents_chat_system_prompt"
 INCLUDE_DEFAULT_SYSTEM_PROMPT = "agents_chat_include_default_system_prompt"
 TEMPLATE_ALLOWLIST = "agents_template_allowlist"

@@ -3,7 +3,7 @@
 One aiosqlite connection per :class:`Database`. Every use takes an asyncio lock, so statements of
 concurrent coroutines never interleave inside another's transaction. Writes use
 ``BEGIN IMMEDIATE`` so that two processes on one database file serialize their read-modify-write
-sequences (DESIGN §4: two daemons never run the same chat).
+sequences (two daemons never run the same chat: docs/status-machine.md#acquisition).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Chat messages and the per-chat message queue (reference §1.2, §1.5, §6.4)."""
+"""Chat messages and the per-chat message queue (docs/data-model.md#messages,
+docs/data-model.md#queued-messages, docs/data-model.md#visibility)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from ..models import (
 from .db import Conn
 
 MAX_QUEUE_SIZE = 20
-"""At most this many queued messages per chat (``MaxQueueSize``, reference §1.5)."""
+"""At most this many queued messages per chat (``MaxQueueSize``,
+docs/data-model.md#queued-messages)."""
 
 _USAGE_FIELDS = tuple(ChatMessageUsage.model_fields)
 
@@ -150,7 +152,8 @@ async def list_visible(
     before_id: int | None = None,
     limit: int | None = None,
 ) -> list[ChatMessage]:
-    """Messages the UI sees (visibility ``user``/``both``, not deleted), reference §3.2.
+    """Messages the UI sees (visibility ``user``/``both``, not deleted;
+    docs/data-model.md#visibility).
 
     With only ``after_id`` (or no cursor and no limit) the order is ascending by id; otherwise
     descending. ``limit`` None means all.
@@ -175,7 +178,7 @@ async def list_visible(
 
 
 async def list_for_prompt(conn: Conn, chat_id: str) -> list[ChatMessage]:
-    """The messages sent to the model (reference §6.4).
+    """The messages sent to the model (docs/data-model.md#visibility).
 
     Without compaction: every non-deleted message with visibility ``model``/``both``. After
     compaction: every non-compressed system message, the newest compressed ``model`` message
@@ -222,7 +225,7 @@ async def last_assistant(conn: Conn, chat_id: str) -> ChatMessage | None:
 
 async def latest_context(conn: Conn, chat_id: str) -> list[ChatMessagePart] | None:
     """The parts of the chat's newest workspace-context message (``context-file`` and
-    ``skill`` parts, reference §8.3); None when there is none."""
+    ``skill`` parts, docs/workspaces.md#context-files-and-skills); None when there is none."""
     row = await conn.fetchone(
         "SELECT content FROM chat_messages WHERE chat_id = ? AND deleted = 0 AND role = 'user'"
         """ AND (content LIKE '%"type":"context-file"%' OR content LIKE '%"type":"skill"%')"""
@@ -241,7 +244,8 @@ async def messages_after(conn: Conn, chat_id: str, message_id: int) -> list[Chat
 
 
 async def soft_delete_from(conn: Conn, chat_id: str, message_id: int) -> None:
-    """Soft-delete a message and every message after it (an edit, reference §2.2)."""
+    """Soft-delete a message and every message after it (an edit,
+    docs/status-machine.md#transitions)."""
     await conn.execute(
         "UPDATE chat_messages SET deleted = 1 WHERE chat_id = ? AND id >= ?",
         (chat_id, message_id),

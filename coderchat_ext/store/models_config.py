@@ -1,4 +1,5 @@
-"""Providers and model configs (reference §1.4, §3.6)."""
+"""Providers and model configs (docs/data-model.md#providers-and-model-configs,
+docs/api.md#providers-and-models)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Encryption at rest for provider API keys (DESIGN §3: ``api_key`` encrypted at rest).
+"""Encryption at rest for provider API keys (``api_key`` encrypted at rest:
+docs/data-model.md#providers-and-model-configs).
 
 Keys are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under a key
 kept in a file beside the database, created with mode 0600 so only its user can read it.

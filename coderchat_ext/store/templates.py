@@ -1,4 +1,5 @@
-"""The ``templates``, ``template_versions`` and ``template_version_files`` tables (DESIGN §3, §9).
+"""The ``templates``, ``template_versions`` and ``template_version_files`` tables
+(docs/data-model.md#workspace-tables).
 
 A template is identified by ``(organization_id, name)``; each distinct content (manifest plus
 ``files/``) of its folder is a template version, found again by its content hash. The version
@@ -91,7 +92,7 @@ async def is_deprecated(conn: Conn, template_id: str) -> bool:
 
 async def list_templates(conn: Conn, organization_ids: Sequence[str]) -> list[Template]:
     """Non-deprecated templates of the given organizations, most active developers first,
-    then by name (reference §7 ``list_templates``)."""
+    then by name (docs/workspaces.md#tools ``list_templates``)."""
     if not organization_ids:
         return []
     marks = ",".join("?" * len(organization_ids))

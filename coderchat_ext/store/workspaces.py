@@ -1,5 +1,5 @@
 """The ``workspaces``, ``workspace_builds``, ``provisioner_jobs``, ``provisioner_job_logs`` and
-``workspace_agents`` tables (DESIGN §3, §9).
+``workspace_agents`` tables (docs/data-model.md#workspace-tables).
 
 A workspace's state is its latest build (highest ``build_number``): the transition it asked for
 and the status of its provisioner job. Agents belong to the start build that created them.
@@ -435,7 +435,7 @@ async def bind_chat_agent(
     conn: Conn, chat_id: str, workspace_id: str, build_id: str | None, agent_id: str | None
 ) -> bool:
     """Set a chat's ``build_id``/``agent_id`` if it is still bound to ``workspace_id``
-    (reference §8.1); False when its workspace changed meanwhile."""
+    (docs/workspaces.md#agent-selection); False when its workspace changed meanwhile."""
     changed = await conn.execute_rowcount(
         "UPDATE chats SET build_id = ?, agent_id = ?, updated_at = ? WHERE id = ?"
         " AND workspace_id = ?",

@@ -1,8 +1,8 @@
-"""The base of the tools that run on the chat's workspace agent (reference §7, DESIGN §10).
+"""The base of the tools that run on the chat's workspace agent (docs/workspaces.md#tools).
 
 The agent comes from the :class:`~coderchat_ext.workspaces.agents.AgentResolver` in
 ``ctx.services["workspaces"]``. Connection problems (no workspace, stopped, disconnected, timed
-out) and failed operations are text errors (``is_error``) with the reference's strings; results
+out) and failed operations are text errors (``is_error``) with upstream's strings; results
 are the runtime's JSON values.
 """
 

@@ -1,4 +1,5 @@
-"""The tools that run on the chat's workspace agent (reference §7), in the reference's order."""
+"""The tools that run on the chat's workspace agent (docs/workspaces.md#tools), in upstream's
+order."""
 
 from __future__ import annotations
 

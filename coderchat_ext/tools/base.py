@@ -1,9 +1,10 @@
-"""The tool interface (DESIGN §10): pydantic argument models whose JSON schema the model sees.
+"""The tool interface (docs/workspaces.md#tools): pydantic argument models whose JSON schema the
+model sees.
 
 A tool never raises through the loop: the loop turns a validation failure into the error result
-"invalid parameters: ..." and any exception into "tool failed: ..." (reference §5.4). A tool
-reports failures the model should see as ``ToolResult(..., is_error=True)``, or as a non-error
-JSON payload with an ``error`` key where structure must survive (reference §7).
+"invalid parameters: ..." and any exception into "tool failed: ..." (docs/loop.md#tool-execution). A
+tool reports failures the model should see as ``ToolResult(..., is_error=True)``, or as a non-error
+JSON payload with an ``error`` key where structure must survive (docs/workspaces.md#tools).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Tool(ABC):
     description: ClassVar[str]
     Args: ClassVar[type[BaseModel]] = ToolArgs
     exclusive: ClassVar[bool] = False
-    """An exclusive tool must be called alone in its batch (reference §5.4)."""
+    """An exclusive tool must be called alone in its batch (docs/loop.md#exclusive-tools)."""
 
     def spec(self) -> ToolSpec:
         schema = self.Args.model_json_schema()

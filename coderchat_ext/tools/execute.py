@@ -1,9 +1,9 @@
 """Process tools on the chat's workspace agent: ``execute``, ``process_output``,
-``process_list``, ``process_signal`` (reference §7).
+``process_list``, ``process_signal`` (docs/workspaces.md#tools).
 
 ``execute`` streams the command's output to the tool card (``result_delta``) while it runs;
 its result is the runtime's ``ExecuteResult`` (a timed-out or unstartable command is a
-non-error JSON result, as in the reference).
+non-error JSON result, as upstream does).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ._agent import REUSE_WORKSPACE, AgentTool
 from .base import ToolArgs, ToolContext
 
 CALL_MARGIN = 30.0
-"""Seconds a call may outlast the command's own timeout (the reference's snapshot budget)."""
+"""Seconds a call may outlast the command's own timeout (upstream's snapshot budget)."""
 
 
 def _seconds(duration: str | None, default: float) -> float:

@@ -1,5 +1,5 @@
 """File tools on the chat's workspace agent: ``read_file``, ``write_file``, ``edit_files``
-(reference §7)."""
+(docs/workspaces.md#tools)."""
 
 from __future__ import annotations
 

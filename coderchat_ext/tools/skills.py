@@ -1,5 +1,6 @@
-"""Skill tools on the chat's workspace agent: ``read_skill``, ``read_skill_file`` (reference
-§7, §8.3). Skills are ``.agents/skills/<name>/SKILL.md`` in the workspace."""
+"""Skill tools on the chat's workspace agent: ``read_skill``, ``read_skill_file``
+(docs/workspaces.md#tools, docs/workspaces.md#context-files-and-skills). Skills are
+``.agents/skills/<name>/SKILL.md`` in the workspace."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from .base import ToolArgs
 
 
 class _SkillTool(AgentTool):
-    """Offered only when the chat's workspace has skills (reference §7, tool order): its
-    injected context (``last_injected_context``, reference §8.3) lists at least one."""
+    """Offered only when the chat's workspace has skills (docs/workspaces.md#tools): its
+    injected context (``last_injected_context``, docs/workspaces.md#context-files-and-skills)
+    lists at least one."""
 
     def is_active(self, chat: Chat) -> bool:
         return any(p.type == "skill" for p in chat.last_injected_context or [])

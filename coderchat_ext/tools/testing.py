@@ -61,7 +61,7 @@ class ExclusiveArgs(ToolArgs):
 
 
 class ExclusiveTool(Tool):
-    """Stands in for the advisor: an exclusive tool (reference §5.4)."""
+    """Stands in for the advisor: an exclusive tool (docs/loop.md#exclusive-tools)."""
 
     name = "solo"
     description = "A tool that must be called alone in its batch."

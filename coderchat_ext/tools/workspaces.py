@@ -1,8 +1,9 @@
 """The workspace tools: ``list_templates``, ``read_template``, ``create_workspace``,
-``start_workspace``, ``stop_workspace`` (reference §7, §8.2; DESIGN §10).
+``start_workspace``, ``stop_workspace`` (docs/workspaces.md#tools,
+docs/workspaces.md#create_workspace).
 
 Each tool parses its arguments and calls the :class:`~coderchat_ext.workspaces.service.
-WorkspaceService` in ``ctx.services["workspaces"]``. Text errors of the reference come back as
+WorkspaceService` in ``ctx.services["workspaces"]``. Upstream's text errors come back as
 error results; build and quota failures are non-error JSON results with an ``error`` key, so
 their structure reaches the model and the tool card intact.
 """
@@ -30,7 +31,7 @@ def _service(ctx: ToolContext) -> WorkspaceService | None:
 
 class _WorkspaceTool(Tool):
     """Resolves the service and turns :class:`ToolFailure` into an error result. Offered to
-    root chats only: subagents use their parent's workspace (reference §7, availability)."""
+    root chats only: subagents use their parent's workspace (docs/workspaces.md#tools)."""
 
     def is_active(self, chat: Chat) -> bool:
         return chat.parent_chat_id is None
@@ -159,7 +160,7 @@ class StopWorkspaceTool(_WorkspaceTool):
 
 
 def workspace_tools() -> list[Tool]:
-    """The workspace provisioning tools, in the reference's order (§7)."""
+    """The workspace provisioning tools, in upstream's order (docs/workspaces.md#tools)."""
     return [
         ListTemplatesTool(),
         ReadTemplateTool(),

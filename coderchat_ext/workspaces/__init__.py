@@ -1,2 +1,2 @@
 """Workspaces on Jupyter kernels: templates, the provisioner, quota, agents and the workspace
-service (DESIGN §9)."""
+service (docs/workspaces.md)."""

@@ -1,4 +1,5 @@
-"""The coderchat agent runtime: runs inside a workspace kernel (DESIGN §9, reference §7, §8.3).
+"""The coderchat agent runtime: runs inside a workspace kernel
+(docs/workspaces.md#agents, docs/workspaces.md#tools, docs/workspaces.md#context-files-and-skills).
 
 Standard library only. The daemon executes this file into a private module
 (``sys.modules["_coderchat_agent_runtime"]``), never into the user's namespace, and calls
@@ -38,14 +39,14 @@ RESULT_MIME = "application/vnd.coderchat.agent-result+json"
 ROOT = os.getcwd()
 """The workspace folder (the kernel's working directory at injection)."""
 
-# read_file limits (Coder's workspacesdk read-file-lines defaults, reference §7).
+# read_file limits (upstream workspacesdk's read-file-lines defaults, docs/workspaces.md#tools).
 MAX_FILE_BYTES = 10 << 20
 MAX_LINE_BYTES = 1024
 MAX_RESPONSE_LINES = 2000
 MAX_RESPONSE_BYTES = 64 << 10
 LINE_TRUNCATED = "... [truncated]"
 
-# execute (reference §7).
+# execute (docs/workspaces.md#tools).
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 4 * 3600.0
 DEFAULT_WAIT_TIMEOUT = 10.0
@@ -73,7 +74,7 @@ FILE_DUMP_PATTERNS = [
 ]
 FILE_DUMP_NOTE = "Consider using read_file instead of dumping file contents with shell commands."
 
-# Context files and skills (reference §8.3).
+# Context files and skills (docs/workspaces.md#context-files-and-skills).
 CONTEXT_FILES = ("AGENTS.md",)
 MAX_CONTEXT_FILE_BYTES = 64 << 10
 SKILLS_DIR = os.path.join(".agents", "skills")
@@ -675,7 +676,7 @@ def execute(
     workdir: str | None = None,
     run_in_background: bool | None = None,
 ) -> dict[str, Any]:
-    """Run ``command`` under ``sh -c`` in the workspace (reference §7 ``execute``).
+    """Run ``command`` under ``sh -c`` in the workspace (docs/workspaces.md#tools ``execute``).
 
     Foreground: waits up to ``timeout`` (Go duration, default 10s, at most 4h), streaming
     output; → ``{success, output, exit_code, wall_duration_ms, truncated?, note?}``. When the
@@ -892,9 +893,9 @@ def _skills() -> list[dict[str, Any]]:
 
 
 def context() -> dict[str, Any]:
-    """The workspace's instruction files and skills (reference §8.3). → ``{os, directory,
-    files: [{path, content, truncated}], skills: [{name, description, dir, meta_file, meta,
-    truncated}]}``; files over 64 KiB are cut (``truncated``)."""
+    """The workspace's instruction files and skills (docs/workspaces.md#context-files-and-skills). →
+    ``{os, directory, files: [{path, content, truncated}], skills: [{name, description, dir,
+    meta_file, meta, truncated}]}``; files over 64 KiB are cut (``truncated``)."""
     files = []
     for name in CONTEXT_FILES:
         path = os.path.join(ROOT, name)
@@ -938,7 +939,7 @@ def read_skill(name: str = "") -> dict[str, Any]:
 
 def check_skill_path(path: str) -> None:
     """Refuse skill file paths that are empty, absolute, climb out or touch hidden files
-    (reference §7 ``read_skill_file``)."""
+    (docs/workspaces.md#tools ``read_skill_file``)."""
     if not path:
         raise OpError("path is required")
     if path.startswith("/") or os.path.isabs(path):

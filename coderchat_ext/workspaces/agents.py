@@ -1,4 +1,4 @@
-"""Workspace agents on Jupyter kernels: the daemon side (DESIGN §9, reference §7, §8.1).
+"""Workspace agents on Jupyter kernels: the daemon side (docs/workspaces.md#agents).
 
 An agent is a kernel started (or attached) through the Jupyter server's kernel manager, so it
 shows in JupyterLab's running-kernels list and may live on a kernel gateway: nothing here
@@ -14,13 +14,13 @@ messages, forwarded to the caller's ``on_output``. When the kernel advertises ``
 subshells`` (ipykernel >= 7) every call runs on a subshell of a small pool, so parallel calls
 run in parallel; otherwise calls are serialized.
 
-Liveness (reference §8.1): ``connecting`` while the kernel starts and the runtime is injected,
-``connected`` once the runtime answered, ``disconnected`` when the kernel died or is gone from
-the kernel manager (calls in flight fail at once), ``timeout`` when its heartbeat stopped
-answering for ``inactive_timeout`` seconds while the process is alive. Calls to a
-``disconnected`` or ``timeout`` agent fail immediately with the reference's messages; calls to
-a ``connecting`` agent wait for it. A kernel that comes back (the server's auto-restarter, or a
-user restart) gets the runtime injected again.
+Liveness (docs/workspaces.md#liveness): ``connecting`` while the kernel starts and the runtime is
+injected, ``connected`` once the runtime answered, ``disconnected`` when the kernel died or is gone
+from the kernel manager (calls in flight fail at once), ``timeout`` when its heartbeat stopped
+answering for ``inactive_timeout`` seconds while the process is alive. Calls to a ``disconnected``
+or ``timeout`` agent fail immediately with upstream's messages; calls to a ``connecting`` agent wait
+for it. A kernel that comes back (the server's auto-restarter, or a user restart) gets the runtime
+injected again.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from jupyter_core.utils import ensure_async
 from ..models import Chat
 
 RESULT_MIME = "application/vnd.coderchat.agent-result+json"
-"""The MIME type of the one ``display_data`` each runtime call publishes (DESIGN §9)."""
+"""The MIME type of the one ``display_data`` each runtime call publishes
+(docs/workspaces.md#agents)."""
 RUNTIME_MODULE = "_coderchat_agent_runtime"
 """The private ``sys.modules`` entry the runtime lives in; nothing enters the user namespace."""
 
@@ -55,7 +56,7 @@ RESOLVER_SERVICE = "workspaces"
 """The key of the :class:`AgentResolver` (the workspace service) in the daemon's services and
 ``ToolContext.services``."""
 
-# Connection errors, text errors of reference §7.
+# Connection errors: upstream's text errors (docs/workspaces.md#connection-errors).
 NO_WORKSPACE = (
     "no workspace is associated with this chat. Use the create_workspace tool to create one"
 )
@@ -86,7 +87,8 @@ _UNREACHABLE: dict[str, str] = {"disconnected": AGENT_DISCONNECTED, "timeout": A
 
 
 class AgentUnavailable(Exception):
-    """The agent cannot be reached; ``message`` is the reference §7 text error for the model."""
+    """The agent cannot be reached; ``message`` is the text error for the model
+    (docs/workspaces.md#connection-errors)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -130,11 +132,12 @@ class AgentHandle:
 
 
 class AgentResolver(Protocol):
-    """Finds the agent a chat's tools run on (reference §8.1); the workspace service implements
-    it and the app puts it in ``ToolContext.services["workspaces"]``."""
+    """Finds the agent a chat's tools run on (docs/workspaces.md#agent-selection); the workspace
+    service implements it and the app puts it in ``ToolContext.services["workspaces"]``."""
 
     async def agent_for_chat(self, chat: Chat) -> AgentHandle:
-        """The chat's agent; raises :class:`AgentUnavailable` with the reference §7 texts."""
+        """The chat's agent; raises :class:`AgentUnavailable` with upstream's texts
+        (docs/workspaces.md#connection-errors)."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""The provisioner: runs workspace builds (``start|stop|delete``) as provisioner jobs (DESIGN §9).
+"""The provisioner: runs workspace builds (``start|stop|delete``) as provisioner jobs
+(docs/workspaces.md#builds).
 
 Each job runs as an asyncio task owned by :class:`Provisioner`; :meth:`Provisioner.close`
 cancels them (their jobs end ``canceled``). Every step writes build logs to
@@ -49,9 +50,9 @@ log = logging.getLogger(__name__)
 
 INIT_TIMEOUT = 600.0
 """Seconds ``init`` may run before the agent's lifecycle becomes ``start_timeout`` (the
-reference's 10-minute startup-script wait, §8.2)."""
+upstream's 10-minute startup-script wait, docs/workspaces.md#builds)."""
 BUILD_CANCELED = "build was canceled"
-"""The job error of a canceled build (reference §8.2)."""
+"""The job error of a canceled build (docs/workspaces.md#provisioner-jobs)."""
 
 STAGE_QUOTA = "Committing quota"
 STAGE_DIRECTORY = "Creating workspace folder"

@@ -1,11 +1,11 @@
-"""Workspace quota: groups with budgets, templates with a ``daily_cost`` (DESIGN §9).
+"""Workspace quota: groups with budgets, templates with a ``daily_cost`` (docs/workspaces.md#quota).
 
 ``CoderChatApp.groups`` is ``{name: {"members": [usernames or "*"], "budget": credits}}``. A
 user's budget is the sum of the budgets of the groups they belong to; a user in no group has no
 limit. Credits consumed are the ``daily_cost`` committed by the latest build of each of the
 user's workspaces. A start build commits its template's cost; it is refused when the new total
 would exceed the budget (Coder's ``CommitQuota``), and the tools answer with
-:func:`insufficient_quota_payload` (reference §7).
+:func:`insufficient_quota_payload` (docs/workspaces.md#quota).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ QUOTA_NEXT_STEPS = (
     "Delete a workspace you no longer need to free quota.",
     "Ask an administrator to raise your group quota allowance.",
 )
-"""The quota payload's fixed texts (reference §7)."""
+"""The quota payload's fixed texts, upstream's (docs/workspaces.md#quota)."""
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,8 @@ def insufficient_quota_payload(
     build_id: str | None,
     usage: QuotaUsage | None,
 ) -> dict[str, Any]:
-    """The non-error tool result of a build refused for quota (reference §7); ``quota`` is
-    left out when the usage is unknown."""
+    """The non-error tool result of a build refused for quota (docs/workspaces.md#quota);
+    ``quota`` is left out when the usage is unknown."""
     payload: dict[str, Any] = {
         "error_code": INSUFFICIENT_QUOTA,
         "error": error,

@@ -1,15 +1,16 @@
-"""Workspace operations behind the API and the workspace tools (DESIGN §5, §9; reference §7-8).
+"""Workspace operations behind the API and the workspace tools
+(docs/api.md#workspaces, docs/workspaces.md).
 
 :class:`WorkspaceService` owns the template catalog, the quota, the provisioner and the
 :class:`~coderchat_ext.workspaces.agents.AgentManager`. Handlers call its API methods with the
 caller (anything with ``username`` and ``is_admin``); the workspace tools call its chat
-methods, which follow reference §8.2 and answer with the tool results of reference §7 (text
-errors raise :class:`ToolFailure`); the file and process tools find their agent through
-:meth:`WorkspaceService.agent_for_chat` (reference §8.1).
+methods, which follow docs/workspaces.md#create_workspace and answer with the tool results of
+docs/workspaces.md#tools (text errors raise :class:`ToolFailure`); the file and process tools find
+their agent through :meth:`WorkspaceService.agent_for_chat` (docs/workspaces.md#agent-selection).
 
 Rules every path shares: a template is usable when it is not deprecated, the caller belongs to
 its organization and it is on the chat template allowlist (``config/template-allowlist``, empty
-= all, reference §3.5); a workspace of another owner is "not found".
+= all, docs/api.md#configuration); a workspace of another owner is "not found".
 """
 
 from __future__ import annotations
@@ -71,17 +72,18 @@ from .templates import (
 
 log = logging.getLogger(__name__)
 
-# Reference §7's connection errors are in .agents; this one is for external agents.
+# Upstream's connection errors (docs/workspaces.md#connection-errors) are in .agents; this one
+# is for external agents.
 EXTERNAL_AGENT_OFFLINE = (
     "the workspace's agent is external and no kernel is attached to it. Ask the user to attach "
     "a running kernel: `%chat attach` in the notebook whose kernel should run the tools, or "
     "POST api/coderchat/workspaces/{workspace_id}/attach with its kernel_id"
 )
-# Agent selection (reference §8.1, with the suffix "-chat").
+# Agent selection (docs/workspaces.md#agent-selection, with the suffix "-chat").
 CHAT_AGENT_SUFFIX = "-chat"
 NO_ELIGIBLE_AGENTS = "no eligible workspace agents found"
 WORKSPACE_CHANGED = "chat workspace changed while resolving agent"
-# Workspace tools (reference §7, §8.2).
+# Workspace tools (docs/workspaces.md#tools, docs/workspaces.md#create_workspace).
 TEMPLATE_ID_REQUIRED = "template_id is required; use list_templates to find one"
 TEMPLATE_NOT_ALLOWED = (
     "template not available for chat workspaces; use list_templates to find allowed templates"
@@ -108,7 +110,7 @@ LIST_TEMPLATES_PAGE_SIZE = 10
 TEMPLATE_DESCRIPTION_RUNES = 200
 PARAMETER_DESCRIPTION_RUNES = 300
 BUILD_WAIT_TIMEOUT = 600.0
-"""Seconds the tools wait for a build (reference §8.2: 10 minutes)."""
+"""Seconds the tools wait for a build (docs/workspaces.md#create_workspace: 10 minutes)."""
 WORKSPACE_NAME_MAX = 32
 GENERATED_SLUG_MAX = 27
 
@@ -130,7 +132,8 @@ class Caller(Protocol):
 
 
 class ToolFailure(Exception):
-    """A workspace tool's text error (reference §7); ``str(exc)`` is what the model sees."""
+    """A workspace tool's text error (docs/workspaces.md#tools); ``str(exc)`` is what the model
+    sees."""
 
 
 Emit = Callable[[str], Awaitable[None]]
@@ -138,9 +141,9 @@ ChatChanged = Callable[[Chat], None]
 
 
 def select_agent(agents: list[WorkspaceAgent]) -> WorkspaceAgent:
-    """The agent a chat uses (reference §8.1): agents sorted by display order, lower-case name,
-    name, id; the one whose name ends with ``-chat`` (any case) if exactly one does, else the
-    first. Raises :class:`AgentUnavailable` when none or several match."""
+    """The agent a chat uses (docs/workspaces.md#agent-selection): agents sorted by display
+    order, lower-case name, name, id; the one whose name ends with ``-chat`` (any case) if exactly
+    one does, else the first. Raises :class:`AgentUnavailable` when none or several match."""
     if not agents:
         raise AgentUnavailable(NO_ELIGIBLE_AGENTS)
     ordered = sorted(agents, key=lambda a: (a.display_order, a.name.lower(), a.name, a.id))
@@ -695,11 +698,12 @@ class WorkspaceService:
         not know the agent (its kernel is gone, e.g. after a restart)."""
         return self.agents.status(agent.id) or "disconnected"
 
-    # --- agents for chats (reference §8.1) ------------------------------------------------
+    # --- agents for chats (docs/workspaces.md#agent-selection) -----------------------------
 
     async def agent_for_chat(self, chat: Chat) -> AgentHandle:
         """The agent the chat's tools run on; persists the binding (build_id, agent_id) when
-        it changes. Raises :class:`AgentUnavailable` with the reference §7 texts."""
+        it changes. Raises :class:`AgentUnavailable` with upstream's texts
+        (docs/workspaces.md#connection-errors)."""
         for _ in range(2):
             async with self.db.read() as conn:
                 current = await store_chats.get_chat(conn, chat.id)
@@ -758,7 +762,7 @@ class WorkspaceService:
         if updated is not None and self.on_chat_changed is not None:
             self.on_chat_changed(updated)
 
-    # --- chat tools (reference §7, §8.2) --------------------------------------------------
+    # --- chat tools (docs/workspaces.md#tools, docs/workspaces.md#create_workspace) --------
 
     def _chat_lock(self, chat_id: str) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
@@ -863,9 +867,9 @@ class WorkspaceService:
         preset_id: str | None,
         emit: Emit,
     ) -> dict[str, Any]:
-        """``create_workspace`` (reference §8.2): reuse the chat's workspace when it is
-        building, stopped, connected or connecting; else create one, bind it at once, stream
-        its build logs through ``emit`` and wait for it. Build and quota failures are
+        """``create_workspace`` (docs/workspaces.md#create_workspace): reuse the chat's workspace
+        when it is building, stopped, connected or connecting; else create one, bind it at once,
+        stream its build logs through ``emit`` and wait for it. Build and quota failures are
         returned (non-error) payloads; other problems raise :class:`ToolFailure`."""
         async with self._chat_lock(chat.id):
             reused = await self._reuse(chat, emit)
@@ -909,8 +913,8 @@ class WorkspaceService:
             return await self._await_start(chat, workspace, build, emit, action="create")
 
     async def _reuse(self, chat: Chat, emit: Emit) -> dict[str, Any] | None:
-        """The §8.2 step 2 answer for a chat that already has a usable workspace, or None
-        (create a new one). A build in progress is waited for first."""
+        """The answer of docs/workspaces.md#create_workspace step 1 for a chat that already has a
+        usable workspace, or None (create a new one). A build in progress is waited for first."""
         async with self.db.read() as conn:
             current = await store_chats.get_chat(conn, chat.id)
             row = (
@@ -1062,7 +1066,8 @@ class WorkspaceService:
         *,
         action: Literal["create", "start"],
     ) -> dict[str, Any]:
-        """Wait for a start build, then answer as reference §8.2 steps 5-7."""
+        """Wait for a start build, then answer as docs/workspaces.md#create_workspace steps
+        4-5 say."""
         job = await self._follow(build.job.id, emit)
         if job is None:
             return self._build_timeout(build)
@@ -1151,7 +1156,7 @@ class _StateProblem(Exception):
 
 
 def _tool_parameter(parameter: TemplateParameter) -> dict[str, Any]:
-    """A parameter as ``read_template`` shows it (reference §7)."""
+    """A parameter as ``read_template`` shows it (docs/workspaces.md#tools)."""
     out: dict[str, Any] = {
         "name": parameter.name,
         "type": parameter.type,
@@ -1197,7 +1202,8 @@ def _parameter_error(template_id: str, exc: ParameterError, *, create: bool) -> 
 
 
 def _agent_fields(agent: WorkspaceAgent, *, live: AgentStatus | None = None) -> dict[str, Any]:
-    """``agent_status``/``agent_error``/``startup_scripts`` of a build result (§8.2 step 7)."""
+    """``agent_status``/``agent_error``/``startup_scripts`` of a build result
+    (docs/workspaces.md#create_workspace step 5)."""
     out: dict[str, Any] = {}
     status = live or agent.status
     if status != "connected":

@@ -1,4 +1,4 @@
-"""Workspace templates: ``template.toml`` plus a ``files/`` tree (DESIGN §9).
+"""Workspace templates: ``template.toml`` plus a ``files/`` tree (docs/workspaces.md#templates).
 
 A template folder holds::
 

@@ -1,6 +1,6 @@
 """The daemon: interrupts keep partial work, shutdown leaves chats pending and a restart resumes
 them, stale recovery, heartbeat ownership, two daemons on one database, titles and the watch
-feed (reference §2, §5.5, §5.9)."""
+feed (docs/status-machine.md, docs/loop.md#titles)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,7 @@ from coderchat_ext.store import models_config as store_models
 from coderchat_ext.store.secrets import SecretBox
 from coderchat_ext.tools.base import ToolRegistry
 from coderchat_ext.tools.testing import testing_tools
-
-
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+from tests.helpers import wait_for
 
 
 async def test_interrupt_mid_stream_keeps_the_partial_text(api: Any, scripted: Any) -> None:
@@ -73,7 +67,7 @@ async def test_interrupt_during_tools_gives_unanswered_calls_the_synthetic_resul
     async def sleeping() -> bool:
         return bool(scripted.requests)
 
-    await wait_for(sleeping)
+    await wait_for(sleeping, "sleeping")
     await asyncio.sleep(0.2)
     await api.ok("POST", f"chats/{chat['id']}/interrupt")
     messages = await api.messages(chat["id"])
@@ -150,7 +144,7 @@ async def test_shutdown_leaves_the_chat_pending_and_the_next_start_resumes_it(
     async def second_step_running() -> bool:
         return len(model.requests) == 2
 
-    await wait_for(second_step_running)
+    await wait_for(second_step_running, "second step running")
     await first.stop()
     assert await status_of(db, chat.id) == "pending"
     await db.close()
@@ -164,7 +158,7 @@ async def test_shutdown_leaves_the_chat_pending_and_the_next_start_resumes_it(
     async def finished() -> bool:
         return await status_of(db, chat.id) == "waiting"
 
-    await wait_for(finished)
+    await wait_for(finished, "finished")
     await second.stop()
     async with db.read() as conn:
         from coderchat_ext.store import messages as store_messages
@@ -196,7 +190,7 @@ async def test_stale_running_chats_become_pending_and_run_again(tmp_path: Path) 
     async def done() -> bool:
         return await status_of(db, chat.id) == "waiting"
 
-    await wait_for(done)
+    await wait_for(done, "done")
     await daemon.stop()
     await db.close()
 
@@ -222,7 +216,7 @@ async def test_two_daemons_on_one_database_never_run_the_same_chat(tmp_path: Pat
             count = await conn.fetchval("SELECT COUNT(*) FROM chats WHERE status = 'waiting'")
         return count == len(chat_ids)
 
-    await wait_for(all_done, 20)
+    await wait_for(all_done, "all done", timeout=20)
     await asyncio.gather(daemon_a.stop(), daemon_b.stop())
     # One model call per chat in total: no chat was run by both daemons.
     assert len(model_a.requests) + len(model_b.requests) == len(chat_ids)
@@ -247,7 +241,7 @@ async def test_heartbeat_interrupts_a_run_this_worker_no_longer_owns(tmp_path: P
     async def running() -> bool:
         return bool(model.requests)
 
-    await wait_for(running)
+    await wait_for(running, "running")
     async with db.tx() as conn:
         await conn.execute("UPDATE chats SET worker_id = 'someone-else' WHERE id = ?", (chat.id,))
     await daemon.heartbeat()
@@ -255,7 +249,7 @@ async def test_heartbeat_interrupts_a_run_this_worker_no_longer_owns(tmp_path: P
     async def stopped() -> bool:
         return not daemon.is_running(chat.id)
 
-    await wait_for(stopped, 5)
+    await wait_for(stopped, "stopped", timeout=5)
     assert await status_of(db, chat.id) == "running"  # left to its new owner
     await daemon.stop()
     await db.close()

@@ -1,6 +1,6 @@
-"""Error classification (reference §5.8): the tables of Coder's ``classify_test.go`` (§13), their
-Python counterparts, and the errors the real anthropic and openai SDKs raise for the recorded
-provider responses of ``acceptance/fixtures``."""
+"""Error classification (docs/loop.md#error-classification): the tables of upstream Coder's
+``classify_test.go``, their Python counterparts, and the errors the real anthropic and openai SDKs
+raise for the recorded provider responses of ``acceptance/fixtures``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The step loop through the real server: steps, parallel tools, tool errors, the exclusive
-policy, max steps, provider-executed results, prompt order, retry and errors (reference §5)."""
+policy, max steps, provider-executed results, prompt order, retry and errors (docs/loop.md)."""
 
 from __future__ import annotations
 

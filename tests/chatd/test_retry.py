@@ -1,5 +1,5 @@
-"""Retrying transient provider errors (reference §5.6): the tables of Coder's
-``chatretry_test.go`` (§13). Async cases run their own loop with ``asyncio.run`` and a recording
+"""Retrying transient provider errors (docs/loop.md#retries): the tables of upstream
+Coder's ``chatretry_test.go``. Async cases run their own loop with ``asyncio.run`` and a recording
 ``sleep``, so no test waits on a clock."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The stream hub and the chat stream WebSocket (DESIGN §6, reference §4.2): batching, the
-connect snapshot, ``after_id`` reconnects without gaps or duplicates, the part buffer."""
+"""The stream hub and the chat stream WebSocket (docs/stream-protocol.md): batching, the connect
+snapshot, ``after_id`` reconnects without gaps or duplicates, the part buffer."""
 
 from __future__ import annotations
 

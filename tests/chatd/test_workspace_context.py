@@ -1,6 +1,6 @@
-"""Workspace context (reference §8.3): ``AGENTS.md`` and skills read from the chat's agent each
-turn, stored when they change, rendered as system blocks, and taken from the stored copy when
-the agent cannot be reached."""
+"""Workspace context (docs/workspaces.md#context-files-and-skills): ``AGENTS.md`` and skills
+read from the chat's agent each turn, stored when they change, rendered as system blocks, and taken
+from the stored copy when the agent cannot be reached."""
 
 from __future__ import annotations
 

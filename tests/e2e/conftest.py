@@ -1,6 +1,7 @@
 """Real-browser fixtures: a ``jupyter lab`` subprocess with coderchat_ext and its prebuilt
 labextension (free port, token, temporary root, config and data dirs), and Debian's Chromium
-driven through Playwright (DESIGN §14: /usr/bin/chromium, never a browser download).
+driven through Playwright (/usr/bin/chromium, never a browser download:
+docs/architecture.md#testing).
 
 Screenshots go to ``tests/e2e/artifacts/`` (git-ignored), one per checkpoint, named after the
 test."""

@@ -6,7 +6,6 @@ callout for provider faults (issue 5, "Tests")."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from coderchat_ext import _jupyter_labextension_paths
 from coderchat_ext.providers.fake import FakeProviderServer
+from tests.helpers import wait_for_sync
 
 from .conftest import LABEXTENSION, Browser, Lab, open_chats_panel, open_lab
 
@@ -35,17 +35,6 @@ WATCH_PANEL = """
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }
 """
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    """Poll ``predicate`` until it returns something truthy (``timeout`` seconds at most)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def send(panel: Any, text: str) -> None:
@@ -106,9 +95,10 @@ def test_a_chat_started_in_the_panel_streams_the_demo_agent_session_and_survives
     final.wait_for(timeout=90_000)
 
     (chat,) = demo_lab.get("chats")
-    done = wait_for(
+    done = wait_for_sync(
         lambda: (c := demo_lab.get(f"chats/{chat['id']}"))["status"] == "waiting" and c,
         "the turn to end",
+        timeout=60,
     )
     assert done.get("last_error") is None
     # The final status: no callout left, Send back in place of Stop.
@@ -152,9 +142,11 @@ def test_provider_faults_show_a_retry_countdown_then_an_error_callout(
     send(panel, "hello")
     panel.locator(".cc-msg-assistant", has_text="Fine, thanks.").wait_for()
     (chat,) = lab.get("chats")
-    wait_for(lambda: lab.get(f"chats/{chat['id']}")["status"] == "waiting", "the first turn")
+    wait_for_sync(
+        lambda: lab.get(f"chats/{chat['id']}")["status"] == "waiting", "the first turn", timeout=60
+    )
 
-    # Three rate limits (backoff 1 s, 2 s, 4 s: reference §5.6), then a rejected key.
+    # Three rate limits (backoff 1 s, 2 s, 4 s: docs/loop.md#retries), then a rejected key.
     fake.push(*[{"status": 429, "retry_after": 1}] * 3, {"status": 401})
     send(panel, "and now?")
     retrying = panel.locator('.cc-callout[data-phase="retrying"]', has_text="Attempt 3")

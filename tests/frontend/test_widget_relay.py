@@ -34,6 +34,14 @@ class Recorder:
                 self.changed.wait(left)
 
 
+def deliver(widget: ChatWidget, content: dict[str, Any]) -> None:
+    """Hand ``content`` to the widget the way the kernel does for the front end's
+    ``model.send(content)``: a ``comm_msg`` with ``method: custom`` on the widget's comm."""
+    widget.comm.handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+    )
+
+
 def widget_for(server: dict[str, str]) -> tuple[ChatWidget, Recorder]:
     widget = ChatWidget(server_url=server["url"], token=server["token"])
     return widget, Recorder(widget)
@@ -42,13 +50,12 @@ def widget_for(server: dict[str, str]) -> tuple[ChatWidget, Recorder]:
 def test_requests_are_relayed_with_status_and_error_bodies(server: dict[str, str]) -> None:
     widget, rec = widget_for(server)
     try:
-        widget._handle_custom_msg(
-            {"kind": "request", "id": "1", "method": "GET", "path": "info"}, []
-        )
+        deliver(widget, {"kind": "request", "id": "1", "method": "GET", "path": "info"})
         ok = rec.wait(lambda m: m.get("id") == "1")
         assert (ok["kind"], ok["status"]) == ("response", 200)
         assert "version" in ok["body"]
-        widget._handle_custom_msg(
+        deliver(
+            widget,
             {
                 "kind": "request",
                 "id": "2",
@@ -56,12 +63,12 @@ def test_requests_are_relayed_with_status_and_error_bodies(server: dict[str, str
                 "path": "chats",
                 "body": {"content": ""},
             },
-            [],
         )
         bad = rec.wait(lambda m: m.get("id") == "2")
         assert (bad["status"], bad["body"]["message"]) == (400, "Content is required.")
-        widget._handle_custom_msg(
-            {"kind": "request", "id": "3", "method": "GET", "path": "http://evil.example/x"}, []
+        deliver(
+            widget,
+            {"kind": "request", "id": "3", "method": "GET", "path": "http://evil.example/x"},
         )
         refused = rec.wait(lambda m: m.get("id") == "3")
         assert refused["status"] == 400
@@ -74,9 +81,7 @@ def test_an_unreachable_server_answers_status_0(server: dict[str, str]) -> None:
     widget = ChatWidget(server_url="http://127.0.0.1:9/", token="x")
     rec = Recorder(widget)
     try:
-        widget._handle_custom_msg(
-            {"kind": "request", "id": "1", "method": "GET", "path": "info"}, []
-        )
+        deliver(widget, {"kind": "request", "id": "1", "method": "GET", "path": "info"})
         reply = rec.wait(lambda m: m.get("id") == "1")
         assert reply["status"] == 0
         assert "cannot reach the coderchat server" in reply["body"]["message"]
@@ -89,9 +94,10 @@ def test_a_subscription_streams_a_turn_and_the_watch_feed_sees_the_chat(
 ) -> None:
     widget, rec = widget_for(server)
     try:
-        widget._handle_custom_msg({"kind": "watch", "id": "w"}, [])
+        deliver(widget, {"kind": "watch", "id": "w"})
         rec.wait(lambda m: m.get("id") == "w" and m.get("state") == "open")
-        widget._handle_custom_msg(
+        deliver(
+            widget,
             {
                 "kind": "request",
                 "id": "c",
@@ -99,12 +105,9 @@ def test_a_subscription_streams_a_turn_and_the_watch_feed_sees_the_chat(
                 "path": "chats",
                 "body": {"content": "hello there"},
             },
-            [],
         )
         chat = rec.wait(lambda m: m.get("id") == "c")["body"]
-        widget._handle_custom_msg(
-            {"kind": "subscribe", "id": "s", "chat_id": chat["id"], "after_id": 0}, []
-        )
+        deliver(widget, {"kind": "subscribe", "id": "s", "chat_id": chat["id"], "after_id": 0})
         rec.wait(lambda m: m.get("id") == "s" and m.get("state") == "open")
 
         def final(m: dict[str, Any]) -> bool:
@@ -127,8 +130,8 @@ def test_a_subscription_streams_a_turn_and_the_watch_feed_sees_the_chat(
             lambda m: m.get("kind") == "watch_event" and m["event"]["chat"]["id"] == chat["id"]
         )
         assert event["id"] == "w"
-        widget._handle_custom_msg({"kind": "unsubscribe", "id": "s"}, [])
-        widget._handle_custom_msg({"kind": "unwatch", "id": "w"}, [])
+        deliver(widget, {"kind": "unsubscribe", "id": "s"})
+        deliver(widget, {"kind": "unwatch", "id": "w"})
         deadline = time.monotonic() + 10
         while widget._tasks:
             assert time.monotonic() < deadline, widget._tasks

@@ -1,6 +1,7 @@
 """Fault injection of the fake provider server, seen through the real SDKs: HTTP errors with
 real error bodies and headers, errors mid-stream, stalls, dropped connections and per-chunk
-latency. Each failure is also run through the daemon's classifier (reference §5.8)."""
+latency. Each failure is also run through the daemon's classifier
+(docs/loop.md#error-classification)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ replayed byte for byte by the fake provider server into its adapter through the 
 stream parts add up to the fixture's ``.expect.json`` (text, reasoning and signatures, tool calls
 with raw and parsed arguments, provider-executed calls and results, citations, usage, stop
 reason), and every error (an HTTP error body or an error inside the stream) classifies to the
-kind, retryability and status code of reference §5.8."""
+kind, retryability and status code of docs/loop.md#error-classification."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ ANTHROPIC_STOP = {"end_turn": "stop", "tool_use": "tool-calls", None: None}
 CHAT_STOP = {"stop": "stop", "tool_calls": "tool-calls"}
 RESPONSES_STOP = {"completed": None}  # "tool-calls" with function calls, else "stop"
 
-# fixture → (kind, retryable, status code, message): reference §5.8 for the provider that
-# served it (the Chat Completions bodies through the openai-compat adapter).
+# fixture → (kind, retryable, status code, message), as docs/loop.md#error-classification gives
+# them for the provider that served it (the Chat Completions bodies through the openai-compat
+# adapter).
 ERRORS: dict[str, tuple[str, bool, int, str]] = {
     "anthropic/error_429_rate_limit.json": (
         "rate_limit",

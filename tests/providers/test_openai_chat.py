@@ -192,7 +192,8 @@ def test_usage_comes_from_the_usage_chunk(fake: FakeProviderServer) -> None:
 
     assert collected.finish is not None
     usage = collected.finish.usage
-    # The wire's prompt_tokens (70) include the cached ones; ours do not (reference §6.1).
+    # The wire's prompt_tokens (70) include the cached ones; ours do not
+    # (docs/data-model.md#usage-and-cost).
     assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens) == (50, 20, 7)
     assert usage.total_tokens == 77
 

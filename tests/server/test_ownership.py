@@ -1,5 +1,5 @@
 """Chats belong to their owner: another user's chat is "not found" (404), never "forbidden"
-(reference §3, DESIGN §5), and their requests change nothing.
+(docs/api.md#authentication), and their requests change nothing.
 
 The server runs with ``multi_user`` and an identity provider that knows two users, "alice" and
 "bob", who authenticate with ``Authorization: token alice`` / ``token bob``. A header token keeps
@@ -22,13 +22,16 @@ USERS = ("alice", "bob")
 
 
 class TwoUserIdentityProvider(IdentityProvider):
-    """``token alice`` / ``token bob`` -> that user; the server token -> user "server"."""
+    """``token alice`` / ``token bob`` -> that user; the server token -> user "server".
 
-    def get_user(self, handler: web.RequestHandler) -> Any:
+    Overrides the token lookup only: jupyter_server's own ``get_user`` then marks the request
+    token-authenticated (no XSRF check) exactly as for its stock token.
+    """
+
+    async def get_user_token(self, handler: web.RequestHandler) -> User | None:
         match = self.auth_header_pat.match(handler.request.headers.get("Authorization", ""))
         token = match.group(2).strip() if match else ""
         if token in USERS or (token and token == self.token):
-            handler._token_authenticated = True  # type: ignore[attr-defined]
             name = token if token in USERS else "server"
             return User(username=name, name=name, display_name=name)
         return None

@@ -1,5 +1,5 @@
-"""The standalone page at ``<base_url>coderchat/`` (DESIGN §11): authenticated, sets the XSRF
-cookie, and loads the built front end from the extension's static path."""
+"""The standalone page at ``<base_url>coderchat/`` (docs/frontend.md#entries): authenticated, sets
+the XSRF cookie, and loads the built front end from the extension's static path."""
 
 from __future__ import annotations
 

@@ -1,16 +1,18 @@
 """The message queue of a busy chat, interrupts, message edits and client tool results
-(reference §2.2, §3.2, §5.5, §11): status codes, exact messages, and that refused requests change
-nothing in the database."""
+(docs/status-machine.md, docs/api.md#messages-and-queue, docs/api.md#dynamic-tool-results):
+status codes, exact messages, and that refused requests change nothing in the database."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+
+from tests.helpers import wait_for
 
 INTERRUPTED_RESULT = "tool call was interrupted before it produced a result"
 INTERRUPTED_BY_USER = "Tool execution interrupted by user"
@@ -48,18 +50,6 @@ def assert_error(result: tuple[int, Any], status: int, message: str, detail: str
     assert body.get("detail") == detail
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def wait_history(
     api: Any, chat_id: str, roles: list[str], timeout: float = 10.0
 ) -> list[dict[str, Any]]:
@@ -77,7 +67,7 @@ async def wait_history(
         return messages if idle and [m["role"] for m in messages] == roles else None
 
     try:
-        return await eventually(check, f"history {roles}", timeout)
+        return await wait_for(check, f"history {roles}", timeout)
     except AssertionError:
         raise AssertionError(f"wanted waiting, {roles}, empty queue; last saw {seen}") from None
 
@@ -251,8 +241,8 @@ QUEUE_ID_REFUSALS = [
 async def test_queue_item_refuses_invalid_or_unknown_id(
     api: Any, app: Any, gate: TurnGate, action: str, queued_id: str, status: int, message: str
 ) -> None:
-    """Anchor-era promote gives 500 for an unknown id; like the newer code (reference §2.4)
-    both delete and promote answer 404."""
+    """Upstream's anchor-era promote gives 500 for an unknown id; like its newer code, both
+    delete and promote answer 404 (docs/api.md#messages-and-queue)."""
     chat_id = await busy_chat(api, gate)
     kept = await api.ok("POST", f"chats/{chat_id}/messages", {"content": text("kept")})
     if queued_id == "deleted":
@@ -698,7 +688,8 @@ async def test_archiving_busy_chat_stops_it_and_keeps_the_queue(api: Any, gate: 
     chat = await api.wait_status(chat_id, "waiting")
     assert chat["archived"] is True
     page = await api.ok("GET", f"chats/{chat_id}/messages")
-    # An archived chat promotes nothing (reference §2.2 "turn ends normally").
+    # An archived chat promotes nothing ("the turn ends normally" in
+    # docs/status-machine.md#transitions).
     assert page["queued_messages"] == [queued["queued_message"]]
     assert [text_of(m) for m in page["messages"]] == ["first"]
 

@@ -1,5 +1,5 @@
 """A real ``jupyter server`` process stopped mid-turn leaves the chat ``pending``; a new server
-on the same database file resumes and finishes it (DESIGN §4, reference §5.5)."""
+on the same database file resumes and finishes it (docs/status-machine.md#interrupt-vs-shutdown)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Request validation of the chat endpoints: status codes and exact ``message``/``detail`` of
-refused requests (reference §3.1–3.3, §11), and that a refused request changes nothing in the
-database."""
+refused requests (docs/api.md#chats, docs/api.md#messages-and-queue,
+docs/api.md#dynamic-tool-results), and that a refused request changes nothing in the database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 UNKNOWN_ID = str(uuid.uuid4())
 ANY = object()
-"""An expected ``detail`` that is not pinned down (the reference gives none)."""
+"""An expected ``detail`` that is not pinned down (upstream gives none)."""
 
 
 async def db_rows(app: Any) -> dict[str, list[tuple[Any, ...]]]:
@@ -128,7 +128,7 @@ CREATE_REFUSALS = [
         id="system-prompt-over-10000",
     ),
     pytest.param(
-        # The system prompt is checked before the content (reference §3.1 order).
+        # The system prompt is checked before the content (upstream's order, docs/api.md#chats).
         {"body": {"content": [], "system_prompt": "p" * 12_345}},
         400,
         "System prompt exceeds maximum length.",

@@ -1,5 +1,5 @@
-"""The template, workspace, build, job-log and attach endpoints (DESIGN §5): who sees which
-template (organizations, the allowlist), validation errors with one entry per field, the quota
+"""The template, workspace, build, job-log and attach endpoints (docs/api.md#workspaces): who sees
+which template (organizations, the allowlist), validation errors with one entry per field, the quota
 failure of a build, build logs over REST and the follow WebSocket, attaching a kernel, and
 that every answer matches the OpenAPI document."""
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from coderchat_ext.workspaces import agent_runtime as rt
+from tests.helpers import wait_for_sync
 
 OpError = rt.OpError
 
@@ -21,13 +21,6 @@ OpError = rt.OpError
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(rt, "ROOT", str(tmp_path))
     return tmp_path
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 # --- read_file -------------------------------------------------------------------------------
@@ -308,7 +301,7 @@ def test_cancel_kills_a_running_foreground_command() -> None:
     thread = threading.Thread(target=run)
     thread.start()
     ready.wait()
-    wait_until(lambda: any(p.running for p in rt._processes.values()))
+    wait_for_sync(lambda: any(p.running for p in rt._processes.values()), "a running process")
     assert rt.cancel("c-test") == {"cancelled": 1}
     thread.join(10)
     [result] = results

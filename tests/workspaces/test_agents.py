@@ -8,7 +8,6 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from coderchat_ext.workspaces.agents import (
     AgentManager,
     AgentUnavailable,
 )
+from tests.helpers import wait_for
 
 
 class Agents:
@@ -65,13 +65,6 @@ def make_agents(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
 @pytest.fixture
 def agents(make_agents: Any) -> Agents:
     return make_agents()
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 async def python(agents: Agents, agent_id: str, code: str) -> None:
@@ -266,8 +259,8 @@ async def test_an_auto_restarted_kernel_gets_the_runtime_again(agents: Agents) -
     await agents.start()
     await agents.manager.call("agent", "write_file", {"path": "kept.txt", "content": "x"})
     os.kill(kernel_pid(agents, "agent"), signal.SIGKILL)
-    await wait_for(lambda: "disconnected" in agents.statuses["agent"])
-    await wait_for(lambda: agents.manager.status("agent") == "connected", timeout=30)
+    await wait_for(lambda: "disconnected" in agents.statuses["agent"], "disconnected", 20)
+    await wait_for(lambda: agents.manager.status("agent") == "connected", "connected", 30)
     assert agents.statuses["agent"][-3:] == ["disconnected", "connecting", "connected"]
     result = await agents.manager.call("agent", "read_file", {"path": "kept.txt"})
     assert result["content"] == "1\tx"
@@ -276,7 +269,7 @@ async def test_an_auto_restarted_kernel_gets_the_runtime_again(agents: Agents) -
 async def test_a_kernel_shut_down_elsewhere_is_disconnected(agents: Agents) -> None:
     kernel_id = await agents.start()
     await agents.km.shutdown_kernel(kernel_id)
-    await wait_for(lambda: agents.manager.status("agent") == "disconnected")
+    await wait_for(lambda: agents.manager.status("agent") == "disconnected", "disconnected", 20)
     with pytest.raises(AgentUnavailable, match="disconnected"):
         await agents.manager.call("agent", "process_list", {})
 
@@ -287,7 +280,7 @@ async def test_a_frozen_kernel_times_out_and_recovers(make_agents: Any) -> None:
     pid = kernel_pid(agents, "agent")
     os.kill(pid, signal.SIGSTOP)
     try:
-        await wait_for(lambda: agents.manager.status("agent") == "timeout", timeout=15)
+        await wait_for(lambda: agents.manager.status("agent") == "timeout", "timeout", 15)
         started = time.monotonic()
         with pytest.raises(AgentUnavailable) as info:
             await agents.manager.call("agent", "process_list", {})
@@ -295,7 +288,7 @@ async def test_a_frozen_kernel_times_out_and_recovers(make_agents: Any) -> None:
         assert time.monotonic() - started < 0.1
     finally:
         os.kill(pid, signal.SIGCONT)
-    await wait_for(lambda: agents.manager.status("agent") == "connected", timeout=15)
+    await wait_for(lambda: agents.manager.status("agent") == "connected", "connected", 15)
     assert agents.statuses["agent"][-2:] == ["timeout", "connected"]
     assert (await agents.manager.call("agent", "process_list", {}))["processes"] == []
 

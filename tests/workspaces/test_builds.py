@@ -1,7 +1,8 @@
 """Builds on real kernels: a start makes the folder and one kernel per agent (listed by the
 server), writes the template's files through the agent and runs ``init``; a stop shuts the
 kernels down; a delete removes the folder. Build logs over REST and the follow WebSocket,
-external kernels attached, and the workspace tools' reuse and restart flows (reference §8.2)."""
+external kernels attached, and the workspace tools' reuse and restart flows
+(docs/workspaces.md#create_workspace)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Quota: budgets from groups, credits held by the latest start build of each workspace, the
-commit of a start build, and the exact payload of a refused build (reference §7)."""
+commit of a start build, and the exact payload of a refused build (docs/workspaces.md#quota)."""
 
 from __future__ import annotations
 
@@ -167,6 +167,14 @@ async def test_a_restart_of_the_same_workspace_does_not_count_it_twice(tmp_path:
         await quota.commit(
             conn, owner="ada", workspace_id=workspace, build_id=again.id, daily_cost=3
         )
+        # The restart holds the workspace's 3 credits once: the budget is full, not overdrawn.
+        assert await quota.usage(conn, "ada") == QuotaUsage(3, 3)
+        other, other_build = await new_workspace(conn, "ada", "two")
+        with pytest.raises(QuotaExceeded) as refused:
+            await quota.commit(
+                conn, owner="ada", workspace_id=other, build_id=other_build, daily_cost=1
+            )
+        assert refused.value.usage == QuotaUsage(credits_consumed=3, budget=3)
 
 
 async def test_stopped_and_deleted_workspaces_hold_no_credits(tmp_path: Path) -> None:

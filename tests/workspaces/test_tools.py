@@ -1,6 +1,7 @@
-"""The workspace tools through a chat (reference §7, §8): their results, their exact error
-strings, the allowlist and organization rules, the quota payload, external templates, and
-agent selection and resolution for the file and process tools (reference §8.1)."""
+"""The workspace tools through a chat (docs/workspaces.md#tools): their results, their exact
+error strings, the allowlist and organization rules, the quota payload, external templates, and
+agent selection and resolution for the file and process tools
+(docs/workspaces.md#agent-selection)."""
 
 from __future__ import annotations
 
@@ -355,7 +356,7 @@ async def test_stop_and_start_of_an_external_workspace(api: Any, scripted: Any) 
     )
 
 
-# --- agents for the file and process tools (reference §8.1) ----------------------------------
+# --- agents for the file and process tools (docs/workspaces.md#agent-selection) -----------------
 
 
 async def test_agent_resolution_fails_fast_with_the_references_messages(api: Any, app: Any) -> None:

@@ -1,5 +1,6 @@
 """A fake LLM provider: a loopback HTTP server speaking the Anthropic Messages, OpenAI
-Responses and Chat Completions wire formats from a script (DESIGN §8).
+Responses and Chat Completions wire formats from a script
+(docs/providers.md#the-fake-provider-server).
 
 Tests, benchmarks and the offline ``demo`` provider point the real ``anthropic`` and ``openai``
 SDKs at it::

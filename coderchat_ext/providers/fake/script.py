@@ -63,11 +63,11 @@ class ToolCallSpec(_Strict):
 class UsageSpec(_Strict):
     """Token counts of a turn; unset counts are estimated (about 4 characters a token).
 
-    ``input_tokens`` excludes cached tokens, as Anthropic counts them (reference §5.10: context
-    tokens = input + cache read + cache creation). On the OpenAI wires ``prompt_tokens`` /
-    ``input_tokens`` is ``input_tokens + cache_read_tokens`` with ``cached_tokens =
-    cache_read_tokens``; OpenAI has no cache-creation count. ``output_tokens`` includes
-    ``reasoning_tokens``.
+    ``input_tokens`` excludes cached tokens, as Anthropic counts them (context tokens =
+    input + cache read + cache creation, docs/data-model.md#usage-and-cost). On the OpenAI wires
+    ``prompt_tokens`` / ``input_tokens`` is ``input_tokens + cache_read_tokens`` with
+    ``cached_tokens = cache_read_tokens``; OpenAI has no cache-creation count. ``output_tokens``
+    includes ``reasoning_tokens``.
     """
 
     input_tokens: _NonNegativeInt | None = None

@@ -1,5 +1,5 @@
 -- Chats, messages, queue, providers, model configs, site/user configs, organizations.
--- DESIGN.md §3; column semantics follow reference §1.
+-- See docs/data-model.md; column semantics follow upstream Coder's chat tables.
 
 CREATE TABLE organizations (
     id TEXT PRIMARY KEY,

@@ -1,5 +1,6 @@
 -- Templates, template versions, workspaces, builds, provisioner jobs and their logs, agents.
--- DESIGN.md §3, §9; shapes follow Coder's templates/workspaces (reference §7-8).
+-- See docs/data-model.md#workspace-tables and docs/workspaces.md; shapes follow upstream Coder's
+-- templates and workspaces.
 
 CREATE TABLE templates (
     id TEXT PRIMARY KEY,

@@ -1,6 +1,6 @@
-// The JupyterLab extension (DESIGN §11, entry `lab`): a left side panel with the chat list on
-// top and the open chat below, both drawn by the shared renderer and fed by the server
-// transport; a "New chat" command in the palette. The open chat survives a page reload
+// The JupyterLab extension (docs/frontend.md#entries, entry `lab`): a left side panel with the
+// chat list on top and the open chat below, both drawn by the shared renderer and fed by the
+// server transport; a "New chat" command in the palette. The open chat survives a page reload
 // (state database) and the panel's place in the shell is restored by the layout restorer.
 import {
   ILayoutRestorer,

@@ -1,12 +1,13 @@
-// The status callout (reference §14 ChatStatusCallout): "starting" shimmer, retrying with a live
-// countdown, failed with message/detail/HTTP status, the client's own reconnecting notice.
+// The status callout, like upstream's ChatStatusCallout (docs/frontend.md#renderer): "starting"
+// shimmer, retrying with a live countdown, failed with message/detail/HTTP status, the client's
+// own reconnecting notice.
 import { h, type Child } from "./dom";
 import { secondsUntil } from "./format";
 import type { ConnectionState } from "../transport/types";
 import type { ChatState } from "./store";
 import { phase } from "./store";
 
-/** After this long in "starting" the shimmer says the start is slow (reference §14). */
+/** After this long in "starting" the shimmer says the start is slow (docs/frontend.md#renderer). */
 export const SLOW_START_MS = 15_000;
 
 const KIND_TITLES: Record<string, string> = {

@@ -1,6 +1,7 @@
-// One card per tool (reference §14 "Tool renderers"; result shapes from reference §7 and
-// coderchat_ext/workspaces). A card shows the call's arguments as soon as they stream, the
-// streamed output (`result_delta`) while the tool runs, then the result.
+// One card per tool, like upstream's tool renderers (docs/frontend.md#renderer; result shapes
+// from docs/workspaces.md#tools and coderchat_ext/workspaces). A card shows the call's arguments
+// as soon as they stream, the streamed output (`result_delta`) while the tool runs, then the
+// result.
 import { copyButton, h, type Child } from "./dom";
 import { asText, callArgs, formatDuration, parseResult } from "./format";
 import { renderMarkdown } from "./markdown";
@@ -270,7 +271,7 @@ const readTemplate: Renderer = (c) => {
   return { label: ["Read template ", code(String(t?.name ?? c.args.template_id ?? ""))], body };
 };
 
-/** The quota card for an `INSUFFICIENT_QUOTA` payload (reference §7). */
+/** The quota card for an `INSUFFICIENT_QUOTA` payload (docs/workspaces.md#quota). */
 export function quotaCard(r: Record<string, any>): HTMLElement {
   return h("div", { class: "cc-quota", role: "alert" },
     h("div", { class: "cc-quota-title" }, String(r.title ?? "Workspace quota reached")),

@@ -1,4 +1,4 @@
-// The renderer's public surface (FRONTEND_CONTRACT.md). The renderer never knows which
+// The renderer's public surface (docs/frontend.md#renderer). The renderer never knows which
 // transport feeds it.
 export { mountChat, type ChatHandle, type MountChatOptions } from "./chat";
 export { mountChatList, type ChatListHandle, type MountChatListOptions } from "./chatlist";

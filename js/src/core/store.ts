@@ -1,5 +1,5 @@
-// The chat state and the pure functions that fold stream events into it (DESIGN §6,
-// reference §4). No DOM here, so the rules are unit-tested from recorded frames.
+// The chat state and the pure functions that fold stream events into it
+// (docs/stream-protocol.md). No DOM here, so the rules are unit-tested from recorded frames.
 import type { ActionRequired, Chat, ChatError, ChatEvent, ChatMessage, ChatMessagePart, ChatQueuedMessage, ChatStreamRetry, StreamMessagePart } from "../transport/types";
 
 /** A part of the step in flight, merged from its deltas. */
@@ -142,7 +142,7 @@ export function applyEvents(state: ChatState, events: ChatEvent[]): ChatState {
 
 export type Phase = "idle" | "starting" | "streaming" | "retrying" | "failed" | "requires_action";
 
-/** The status callout's phase (reference §14 ChatStatusCallout). */
+/** The status callout's phase (upstream's ChatStatusCallout phases; docs/frontend.md#renderer). */
 export function phase(state: ChatState): Phase {
   if (state.status === "error") return "failed";
   if (state.status === "requires_action") return "requires_action";

@@ -1,5 +1,6 @@
 // The conversation timeline: persisted messages (rendered once, re-rendered only when their tool
-// results change) followed by the parts of the step in flight (reference §14 ConversationTimeline).
+// results change) followed by the parts of the step in flight (like upstream's
+// ConversationTimeline; docs/frontend.md#renderer).
 import { renderToolCard, type CardUi } from "./cards";
 import { h, type Child } from "./dom";
 import { formatCost, formatDuration, formatTokens } from "./format";
@@ -58,8 +59,9 @@ function partNode(part: ChatMessagePart, results: Map<string, LivePart>, ui: Car
   }
 }
 
-/** Whether a user message only carries workspace context (AGENTS.md, skills; reference §8.3),
- * which the daemon stores during a turn: no user input. */
+/** Whether a user message only carries workspace context (AGENTS.md, skills;
+ * docs/workspaces.md#context-files-and-skills), which the daemon stores during a turn: no user
+ * input. */
 function isContext(message: ChatMessage): boolean {
   const parts = message.content ?? [];
   return parts.length > 0 && parts.every((p) => p.type === "context-file" || p.type === "skill");

@@ -1,4 +1,4 @@
-// The anywidget module of coderchat_ext.ChatWidget (jupyter-anchors §3.2). Traits: chat_id,
+// The anywidget module of coderchat_ext.ChatWidget (docs/frontend.md#entries). Traits: chat_id,
 // server_url, transport ("auto" | "server" | "kernel"), height.
 import type { AnyModel, ChatTransport } from "../transport/types";
 import { kernelTransport } from "../transport/kernel";

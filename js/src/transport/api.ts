@@ -101,7 +101,7 @@ export interface AdvisorConfigRequest {
   reasoning_effort?: ("" | "low" | "medium" | "high") | null;
 }
 /**
- * The error body of every endpoint (DESIGN §5).
+ * The error body of every endpoint (docs/api.md#errors).
  */
 export interface ApiErrorBody {
   detail?: string | null;
@@ -123,7 +123,7 @@ export interface AttachKernelRequest {
   kernel_id: string;
 }
 /**
- * A chat as the API returns it (reference §1.1, ``codersdk.Chat``).
+ * A chat as the API returns it (docs/data-model.md#chats, ``codersdk.Chat``).
  */
 export interface Chat {
   agent_id?: string | null;
@@ -156,7 +156,7 @@ export interface Chat {
   workspace_id?: string | null;
 }
 /**
- * A client-executed tool declared at chat creation (reference §11).
+ * A client-executed tool declared at chat creation (docs/status-machine.md#requires_action).
  */
 export interface DynamicTool {
   description?: string | null;
@@ -166,7 +166,7 @@ export interface DynamicTool {
   name: string;
 }
 /**
- * A classified error (``ChatStreamError``, reference §4.1, §5.8).
+ * A classified error (upstream's ``ChatStreamError``; docs/loop.md#error-classification).
  */
 export interface ChatError {
   detail?: string | null;
@@ -187,7 +187,8 @@ export interface ChatError {
   status_code?: number | null;
 }
 /**
- * One part of a message's content (reference §1.3); ``type`` discriminates.
+ * One part of a message's content (docs/data-model.md#message-parts); ``type``
+ * discriminates.
  *
  * ``args`` and ``result`` hold any JSON value. ``args_delta`` and ``result_delta`` only ever
  * travel on the stream, never in a persisted message.
@@ -280,7 +281,8 @@ export interface ChatMessage {
   visibility?: "user" | "model" | "both";
 }
 /**
- * Token usage of one assistant message; zero counts are omitted (reference §1.2).
+ * Token usage of one assistant message; zero counts are omitted
+ * (docs/data-model.md#usage-and-cost).
  */
 export interface ChatMessageUsage {
   cache_creation_tokens?: number | null;
@@ -303,7 +305,7 @@ export interface ChatMessagesPage {
   queued_messages: ChatQueuedMessage[];
 }
 /**
- * A message waiting in a busy chat's FIFO queue (reference §1.5).
+ * A message waiting in a busy chat's FIFO queue (docs/data-model.md#queued-messages).
  */
 export interface ChatQueuedMessage {
   chat_id: string;
@@ -313,7 +315,7 @@ export interface ChatQueuedMessage {
   model_config_id?: string | null;
 }
 /**
- * A model config's call options (``ChatModelCallConfig``, reference §1.4).
+ * A model config's call options (``ChatModelCallConfig``, docs/data-model.md#call-options).
  *
  * ``provider_options`` is kept as stored JSON; :meth:`anthropic_options`,
  * :meth:`openai_options` and :meth:`openai_compat_options` read the typed views (raising
@@ -335,7 +337,7 @@ export interface ChatModelCallConfig {
   [k: string]: unknown;
 }
 /**
- * Prices in USD per million tokens (reference §1.4); all must be >= 0.
+ * Prices in USD per million tokens (docs/data-model.md#call-options); all must be >= 0.
  */
 export interface ModelCost {
   cache_read_price_per_million_tokens?: number | null;
@@ -344,7 +346,7 @@ export interface ModelCost {
   output_price_per_million_tokens?: number | null;
 }
 /**
- * A model config as the API returns it (reference §3.6).
+ * A model config as the API returns it (docs/api.md#providers-and-models).
  */
 export interface ChatModelConfig {
   compression_threshold?: number;
@@ -360,7 +362,8 @@ export interface ChatModelConfig {
   updated_at: string;
 }
 /**
- * A provider as the API returns it; never carries the key (reference §3.6).
+ * A provider as the API returns it; never carries the key
+ * (docs/api.md#providers-and-models).
  */
 export interface ChatProviderConfig {
   base_url?: string | null;
@@ -374,7 +377,8 @@ export interface ChatProviderConfig {
   updated_at?: string | null;
 }
 /**
- * One event of a chat stream frame (reference §4.1); a frame is a JSON array of these.
+ * One event of a chat stream frame (docs/stream-protocol.md#event-types); a frame is a JSON
+ * array of these.
  */
 export interface ChatStreamEvent {
   action_required?: ActionRequired | null;
@@ -392,7 +396,7 @@ export interface StreamMessagePart {
   role?: ("system" | "user" | "assistant" | "tool") | null;
 }
 /**
- * The payload of a ``retry`` event (reference §4.1): ``delay_ms`` in milliseconds,
+ * The payload of a ``retry`` event (docs/loop.md#retries): ``delay_ms`` in milliseconds,
  * ``retrying_at`` RFC 3339 UTC.
  */
 export interface ChatStreamRetry {
@@ -418,7 +422,8 @@ export interface ChatStreamRetry {
   status_code?: number | null;
 }
 /**
- * One event of the per-owner watch feed (reference §4.3); one per WebSocket frame.
+ * One event of the per-owner watch feed (docs/stream-protocol.md#watch-feed); one per
+ * WebSocket frame.
  */
 export interface ChatWatchEvent {
   chat: Chat;
@@ -686,8 +691,8 @@ export interface TemplateDetail {
   updated_at: string;
 }
 /**
- * A rich parameter of a template version (DESIGN §9). Values are strings: numbers in
- * decimal, booleans ``true``/``false``, ``list(string)`` as a JSON array.
+ * A rich parameter of a template version (docs/workspaces.md#templates). Values are strings:
+ * numbers in decimal, booleans ``true``/``false``, ``list(string)`` as a JSON array.
  */
 export interface TemplateParameter {
   default?: string | null;

@@ -1,5 +1,5 @@
 // The kernel transport: the same API and frames relayed by the widget's Python side over
-// anywidget custom messages (FRONTEND_CONTRACT.md "Kernel relay protocol"). Used where the page
+// anywidget custom messages (docs/frontend.md#kernel-relay-protocol). Used where the page
 // is not served by the Jupyter server that hosts the chats (VS Code, Colab).
 import { ApiError, type AnyModel, type ApiErrorBody, type ChatEvent, type ChatTransport, type ConnectionState, type HttpMethod, type StreamHandlers, type WatchEvent, type WatchHandlers } from "./types";
 

@@ -1,9 +1,11 @@
 // The server transport: fetch for REST and WebSockets for the chat stream and the watch feed,
-// straight to <base_url>api/coderchat/ (DESIGN §5–6; jupyter-anchors §5.2 for auth and XSRF).
+// straight to <base_url>api/coderchat/ (docs/api.md, docs/stream-protocol.md;
+// auth and XSRF as JupyterLab does it: docs/frontend.md#transports).
 import { backoffDelay } from "./backoff";
 import { ApiError, type ApiErrorBody, type ChatEvent, type ChatTransport, type ConnectionState, type HttpMethod, type StreamHandlers, type WatchEvent, type WatchHandlers } from "./types";
 
-/** Close code: the chat's history was edited; reload it from after_id=0 (reference §4.2). */
+/** Close code: the chat's history was edited; reload it from after_id=0
+ * (docs/stream-protocol.md#close-codes). */
 export const CLOSE_HISTORY_CHANGED = 4001;
 /** Close code: this client fell behind; reconnect with its last after_id. */
 export const CLOSE_TOO_SLOW = 4002;
@@ -160,7 +162,7 @@ export function serverTransport(opts: ServerTransportOptions = {}): ChatTranspor
 
   function streamChat(chatId: string, afterId: number, on: StreamHandlers): () => void {
     // The highest message id seen: reconnects ask only for what came after it, and the server
-    // deduplicates by id so nothing is delivered twice (reference §4.2).
+    // deduplicates by id so nothing is delivered twice (docs/stream-protocol.md#on-connect-replay).
     let cursor = afterId;
     return reconnecting(
       `chats/${encodeURIComponent(chatId)}/stream`,

@@ -1,5 +1,6 @@
-// The transport interface the renderer is written against (FRONTEND_CONTRACT.md). Wire shapes
-// follow coderchat_ext/models.py (reference §4): snake_case JSON, None fields omitted.
+// The transport interface the renderer is written against (docs/frontend.md#transports). Wire
+// shapes follow coderchat_ext/models.py (docs/stream-protocol.md, docs/data-model.md): snake_case
+// JSON, None fields omitted.
 
 import type { AnyModel as AnywidgetModel } from "@anywidget/types";
 import type { ApiErrorBody, ApiValidation, Chat, ChatStreamEvent, ChatWatchEvent } from "./api";
