@@ -62,8 +62,8 @@ class StreamsApi(Transport):
         Yields one ``list[ChatStreamEvent]`` per WebSocket frame (docs/stream-protocol.md#frames):
         first the connect snapshot (``status``, the visible messages with ``id > after_id``, the
         parts of the step in flight, ``queue_update``), then live events. A message id is never
-        yielded twice (between resets): reconnects (automatic, after 0.25 s doubling to 5 s, reset after a
-        connection that delivered a frame) resume after the highest message id seen. Between
+        yielded twice (between resets): reconnects (automatic, after 0.25 s doubling to 5 s, reset
+        after a connection that delivered a frame) resume after the highest message id seen. Between
         connections a :class:`StreamMarker` is yielded: ``reconnect`` (drop partial parts of
         the step in flight; the server re-sends them) or ``reset`` after close code 4001
         (history changed: start over, ids restart from 0).
