@@ -26,6 +26,7 @@ from ..models import (
     parse_uuid,
     utcnow,
 )
+from ..providers.registry import NoAdapter
 from ..store import Database
 from ..store import chats as store_chats
 from ..store import configs as store_configs
@@ -36,12 +37,15 @@ from ..store.messages import MAX_QUEUE_SIZE, NewMessage
 from ..tools.base import ToolContext, ToolResult
 from . import prompt
 from .daemon import ChatDaemon, pending_dynamic_calls, promote_next
+from .errors import ClassifiedError
 from .stream import CLOSE_HISTORY_CHANGED, Event, Subscription
 from .title import TITLE_TIMEOUT, generate_title
 
 MAX_DYNAMIC_TOOLS = 250
 MAX_TITLE_CHARS = 200
 MAX_LABELS = 50
+MAX_ROW_ID = 2**63 - 1
+"""SQLite's largest INTEGER: no row has a larger id, and a larger value cannot be bound."""
 INTERRUPTED_BY_USER = "Tool execution interrupted by user"
 """Synthetic result for dynamic calls of an interrupted ``requires_action`` chat (§2.2)."""
 INTERRUPT_SETTLE_TIMEOUT = 10.0
@@ -179,13 +183,13 @@ def parse_dynamic_tools(raw: Any) -> list[DynamicTool]:
 
 
 def parse_positive_int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """``value`` (an int or a string of ASCII digits) when it is in ``1..MAX_ROW_ID``, else
+    None."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.isdigit() and int(value) > 0:
-        return int(value)
-    return None
+    return value if 0 < value <= MAX_ROW_ID else None
 
 
 class ChatService:
@@ -797,7 +801,13 @@ class ChatService:
         self.daemon.wake()
 
     async def regenerate_title(self, actor: Actor, chat_id: str) -> Chat:
-        """``POST chats/{id}/title/regenerate``: a new LLM title from the first user message."""
+        """``POST chats/{id}/title/regenerate``: a new LLM title from the first user message.
+
+        Errors: 404 unknown chat; 409 in progress or running; 400 "Chat has no user message to
+        title.", "No default chat model config is configured." (the chat's config is gone and
+        there is no default) or "Chat provider is not configured." (its provider is unknown or
+        has no adapter); 500 "Failed to regenerate chat title." when the model fails
+        (reference §3.1)."""
         async with self.db.read() as conn:
             chat = await self._owned(conn, actor, chat_id)
             if chat.id in self._title_locks:
@@ -805,14 +815,25 @@ class ChatService:
             if chat.status in ("pending", "running"):
                 raise E.Conflict("Cannot regenerate the title while the chat is running.")
             visible = await store_messages.list_visible(conn, chat.id, limit=None)
-            config = await self.daemon.resolve_model_config(conn, chat)
+            try:
+                config = await self.daemon.resolve_model_config(conn, chat)
+            except ClassifiedError as exc:
+                raise E.BadRequest(
+                    "No default chat model config is configured.", exc.error.message
+                ) from None
         first = next((m for m in visible if m.role == "user"), None)
         text = "".join(p.text or "" for p in first.content if p.type == "text") if first else ""
         if not text:
             raise E.BadRequest("Chat has no user message to title.")
-        self._title_locks.add(chat.id)
         try:
             model, _ = await self.daemon.catalog.model_for(config, purpose="title")
+        except (NoAdapter, LookupError):
+            raise E.BadRequest(
+                "Chat provider is not configured.",
+                f'No model adapter is available for provider "{config.provider}".',
+            ) from None
+        self._title_locks.add(chat.id)
+        try:
             title = await asyncio.wait_for(generate_title(model, text), TITLE_TIMEOUT)
         except Exception as exc:
             raise E.InternalError("Failed to regenerate chat title.", str(exc)) from exc
