@@ -243,6 +243,8 @@ class ChatService:
         system_prompt = body.get("system_prompt")
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise E.BadRequest("Invalid request body.", "system_prompt must be a string.")
+        if org_name_or_id is not None and not isinstance(org_name_or_id, str):
+            raise E.BadRequest("Invalid request body.", "organization_id must be a string.")
         async with self.db.read() as conn:
             org_id = await self._organization(conn, actor, org_name_or_id)
         if system_prompt and len(system_prompt) > prompt.MAX_CHAT_SYSTEM_PROMPT_CHARS:

@@ -223,6 +223,9 @@ class SettingsService:
                 raise E.BadRequest("Invalid request body.", "api_key must be a string.")
             if len(key.encode()) > MAX_API_KEY_BYTES:
                 raise E.BadRequest("API key too large.")
+            if not (key.isascii() and key.isprintable()):
+                # It travels in an HTTP header, which holds printable ASCII only.
+                raise E.BadRequest("Invalid request body.", "api_key must be printable ASCII.")
             out["api_key"] = self.catalog.secrets.encrypt(key.strip())
         if "base_url" in body:
             url = body["base_url"] or ""

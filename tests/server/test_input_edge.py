@@ -245,6 +245,21 @@ async def test_advisor_keeps_the_reference_messages_for_values(api: Any) -> None
     assert (await api.ok("GET", "config/advisor"))["reasoning_effort"] == "low"
 
 
+@pytest.mark.parametrize("value", [{}, [], 7, True])
+async def test_an_organization_that_is_not_a_string_is_refused(api: Any, value: Any) -> None:
+    result = await api("POST", "chats", {"content": "hi", "organization_id": value})
+    assert_json_error(result, 400, "Invalid request body.")
+
+
+@pytest.mark.parametrize("key", ["sk-ключ", "sk-\x00", "sk-a\nb"])
+async def test_an_api_key_that_cannot_travel_in_a_header_is_refused(api: Any, key: str) -> None:
+    before = await api.ok("GET", "providers")
+    result = await api("POST", "providers", {"provider": "openai", "api_key": key})
+    body = assert_json_error(result, 400, "Invalid request body.")
+    assert body["detail"] == "api_key must be printable ASCII."
+    assert await api.ok("GET", "providers") == before
+
+
 # --- title regeneration without a model --------------------------------------------------------
 
 
