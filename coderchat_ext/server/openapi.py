@@ -469,6 +469,7 @@ _HIDDEN = "Resource not found: the caller is not an administrator."
 _NOT_A_HANDSHAKE = (
     "A plain GET (no `Upgrade: websocket` and `Connection: Upgrade`) is not a WebSocket handshake."
 )
+_CROSS_ORIGIN = "An upgrade from another origin (`Origin` is not the server's host)."
 _WS_UPGRADE = (
     "A WebSocket upgrade: send `GET` with `Connection: Upgrade` and `Upgrade: websocket`; the "
     "server answers `101 Switching Protocols`, or an HTTP error with the usual JSON body "
@@ -671,7 +672,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "streams",
         status=101,
         frame=ref("ChatWatchEvent"),
-        errors={400: _NOT_A_HANDSHAKE},
+        errors={400: _NOT_A_HANDSHAKE, 403: _CROSS_ORIGIN},
         description=_WS_UPGRADE,
     ),
     Operation(
@@ -689,7 +690,11 @@ OPERATIONS: tuple[Operation, ...] = (
                 "Replay visible messages with a larger ID first.",
             ),
         ),
-        errors={400: f"Invalid after_id parameter. {_NOT_A_HANDSHAKE}", 404: _CHAT_NOT_FOUND},
+        errors={
+            400: f"Invalid after_id parameter. {_NOT_A_HANDSHAKE}",
+            403: _CROSS_ORIGIN,
+            404: _CHAT_NOT_FOUND,
+        },
         description=_WS_UPGRADE
         + f" Each frame is an array of 1-{STREAM_FRAME_MAX_EVENTS} events. On connect: the "
         "current `status`, every visible message with `id > after_id`, the parts of the step "
@@ -982,6 +987,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         errors={
             400: f"Invalid after parameter. With follow: {_NOT_A_HANDSHAKE}",
+            403: f"With follow: {_CROSS_ORIGIN}",
             404: "Provisioner job not found.",
         },
         description="Without `follow`, a plain JSON answer. With `follow=1`: " + _WS_UPGRADE,

@@ -52,8 +52,9 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
         return False
 
     def _refuse_plain_request(self) -> None:
-        """400 in the API's JSON error shape (tornado answers these as text) when the
-        request is not a WebSocket handshake; tornado's own checks still follow."""
+        """400 when the request is not a WebSocket handshake and 403 when it comes from
+        another origin, in the API's JSON error shape (tornado answers these as text), before
+        anything is opened; tornado's own checks still follow."""
         headers = self.request.headers
         if headers.get("Upgrade", "").lower() != "websocket":
             raise E.BadRequest(
@@ -61,6 +62,9 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
             )
         if "upgrade" not in (s.strip().lower() for s in headers.get("Connection", "").split(",")):
             raise E.BadRequest('"Connection" must be "Upgrade".')
+        origin = headers.get("Origin") or headers.get("Sec-Websocket-Origin")
+        if origin is not None and not self.check_origin(origin):
+            raise E.Forbidden("Cross origin websockets not allowed")
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
