@@ -511,7 +511,9 @@ class ChatService:
     ) -> dict[str, Any]:
         """``POST chats/{id}/messages`` (reference §2.2, §3.2) ->
         ``{queued, message?, queued_message?}``."""
-        busy = body.get("busy_behavior") or "queue"
+        busy = body.get("busy_behavior")
+        if busy is None or busy == "":
+            busy = "queue"
         if busy not in ("queue", "interrupt"):
             raise E.BadRequest("Invalid busy_behavior value.", 'Must be "queue" or "interrupt".')
         content = parse_content(body.get("content"))
@@ -523,10 +525,11 @@ class ChatService:
             chat = await self._owned(conn, actor, chat_id)
             if chat.archived:
                 raise E.BadRequest("Cannot send messages to an archived chat.")
+            requested = body.get("model_config_id")
             config_id = (
-                await self._model_config_id(conn, body.get("model_config_id"))
-                if body.get("model_config_id")
-                else chat.last_model_config_id
+                chat.last_model_config_id
+                if requested is None or requested == ""
+                else await self._model_config_id(conn, requested)
             )
             backlog = await store_messages.queue_size(conn, chat.id)
             busy_now = chat.status in ("running", "pending", "requires_action")

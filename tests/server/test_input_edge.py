@@ -260,6 +260,24 @@ async def test_an_api_key_that_cannot_travel_in_a_header_is_refused(api: Any, ke
     assert await api.ok("GET", "providers") == before
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("busy_behavior", {}, "Invalid busy_behavior value."),
+        ("busy_behavior", False, "Invalid busy_behavior value."),
+        ("model_config_id", {}, "Invalid model config ID."),
+        ("model_config_id", 0, "Invalid model config ID."),
+    ],
+)
+async def test_message_options_of_the_wrong_type_are_not_taken_as_defaults(
+    api: Any, field: str, value: Any, message: str
+) -> None:
+    chat = await idle_chat(api)
+    result = await api("POST", f"chats/{chat['id']}/messages", {"content": "hi", field: value})
+    assert_json_error(result, 400, message)
+    assert len(await api.messages(chat["id"])) == 2
+
+
 # --- title regeneration without a model --------------------------------------------------------
 
 
