@@ -130,8 +130,9 @@ class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
         ]
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Every error is the JSON body of DESIGN §5 (``{message, detail?, validations?}``),
-        a 405 with ``Allow``; tornado's and Jupyter's own errors (403, 404, 405, ...) too."""
+        """Write every error, tornado's and Jupyter's own (403, 404, 405, ...) included, as
+        the JSON body of DESIGN §5 (``{message, detail?, validations?}``); a 405 also gets
+        the ``Allow`` header (RFC 9110 §15.5.6)."""
         exc_info = kwargs.get("exc_info")
         exc = exc_info[1] if exc_info else None
         if status_code == 405:

@@ -51,7 +51,7 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
         """Answer a plain (not upgrading) GET here instead; True when it did."""
         return False
 
-    def _refuse_plain_request(self) -> None:
+    def _refuse_non_handshake(self) -> None:
         """400 when the request is not a WebSocket handshake and 403 when it comes from
         another origin, in the API's JSON error shape (tornado answers these as text), before
         anything is opened; tornado's own checks still follow."""
@@ -72,7 +72,7 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
             await self.pre_get()
             if await self.plain_get():
                 return
-            self._refuse_plain_request()
+            self._refuse_non_handshake()
             self._sub, self._initial = await self._open_subscription()
         except E.ApiError as exc:
             self.set_status(exc.status)
