@@ -6,9 +6,13 @@ Each carries the error body of docs/api.md#errors: ``message``, optional ``detai
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from .models import ApiErrorBody, ApiValidation
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ApiError(Exception):
@@ -72,3 +76,25 @@ class InternalError(ApiError):
 
 class Unavailable(ApiError):
     status = 503
+
+
+def invalid(exc: ValidationError, message: str, field: str = "body") -> BadRequest:
+    """The :class:`BadRequest` for a refused value: ``message``, one ``validations`` entry
+    ``(field, detail)`` per error of ``exc`` (``field`` is the error's dotted path in the
+    value, or the ``field`` given when the error is about the whole value) and the entries
+    joined as ``detail``."""
+    validations = [
+        (".".join(str(part) for part in error["loc"]) or field, error["msg"])
+        for error in exc.errors(include_url=False)
+    ]
+    detail = "; ".join(f"{name}: {text}" for name, text in validations)
+    return BadRequest(message, detail, validations=validations)
+
+
+def validate(model: type[ModelT], value: Any, message: str = "Invalid request body.") -> ModelT:
+    """``value`` (a decoded JSON body) as ``model``; raises :func:`invalid`'s 400 when the
+    model refuses it."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise invalid(exc, message) from None

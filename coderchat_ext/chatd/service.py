@@ -26,6 +26,7 @@ from ..models import (
     parse_uuid,
     utcnow,
 )
+from ..providers.registry import NoAdapter
 from ..store import Database
 from ..store import chats as store_chats
 from ..store import configs as store_configs
@@ -36,12 +37,15 @@ from ..store.messages import MAX_QUEUE_SIZE, NewMessage
 from ..tools.base import ToolContext, ToolResult
 from . import prompt
 from .daemon import ChatDaemon, pending_dynamic_calls, promote_next
+from .errors import ClassifiedError
 from .stream import CLOSE_HISTORY_CHANGED, Event, Subscription
 from .title import TITLE_TIMEOUT, generate_title
 
 MAX_DYNAMIC_TOOLS = 250
 MAX_TITLE_CHARS = 200
 MAX_LABELS = 50
+MAX_ROW_ID = 2**63 - 1
+"""SQLite's largest INTEGER: no row has a larger id, and a larger value cannot be bound."""
 INTERRUPTED_BY_USER = "Tool execution interrupted by user"
 """Synthetic result for dynamic calls of an interrupted ``requires_action`` chat
 (docs/status-machine.md#requires_action)."""
@@ -180,13 +184,13 @@ def parse_dynamic_tools(raw: Any) -> list[DynamicTool]:
 
 
 def parse_positive_int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """``value`` (an int or a string of ASCII digits) when it is in ``1..MAX_ROW_ID``, else
+    None."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.isdigit() and int(value) > 0:
-        return int(value)
-    return None
+    return value if 0 < value <= MAX_ROW_ID else None
 
 
 class ChatService:
@@ -240,6 +244,8 @@ class ChatService:
         system_prompt = body.get("system_prompt")
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise E.BadRequest("Invalid request body.", "system_prompt must be a string.")
+        if org_name_or_id is not None and not isinstance(org_name_or_id, str):
+            raise E.BadRequest("Invalid request body.", "organization_id must be a string.")
         async with self.db.read() as conn:
             org_id = await self._organization(conn, actor, org_name_or_id)
         if system_prompt and len(system_prompt) > prompt.MAX_CHAT_SYSTEM_PROMPT_CHARS:
@@ -506,7 +512,9 @@ class ChatService:
     ) -> dict[str, Any]:
         """``POST chats/{id}/messages`` (docs/api.md#messages-and-queue) ->
         ``{queued, message?, queued_message?}``."""
-        busy = body.get("busy_behavior") or "queue"
+        busy = body.get("busy_behavior")
+        if busy is None or busy == "":
+            busy = "queue"
         if busy not in ("queue", "interrupt"):
             raise E.BadRequest("Invalid busy_behavior value.", 'Must be "queue" or "interrupt".')
         content = parse_content(body.get("content"))
@@ -518,10 +526,11 @@ class ChatService:
             chat = await self._owned(conn, actor, chat_id)
             if chat.archived:
                 raise E.BadRequest("Cannot send messages to an archived chat.")
+            requested = body.get("model_config_id")
             config_id = (
-                await self._model_config_id(conn, body.get("model_config_id"))
-                if body.get("model_config_id")
-                else chat.last_model_config_id
+                chat.last_model_config_id
+                if requested is None or requested == ""
+                else await self._model_config_id(conn, requested)
             )
             backlog = await store_messages.queue_size(conn, chat.id)
             busy_now = chat.status in ("running", "pending", "requires_action")
@@ -800,7 +809,13 @@ class ChatService:
         self.daemon.wake()
 
     async def regenerate_title(self, actor: Actor, chat_id: str) -> Chat:
-        """``POST chats/{id}/title/regenerate``: a new LLM title from the first user message."""
+        """``POST chats/{id}/title/regenerate``: a new LLM title from the first user message.
+
+        Errors: 404 unknown chat; 409 in progress or running; 400 "Chat has no user message to
+        title.", "No default chat model config is configured." (the chat's config is gone and
+        there is no default) or "Chat provider is not configured." (its provider is unknown or
+        has no adapter); 500 "Failed to regenerate chat title." when the model fails
+        (docs/api.md#chats)."""
         async with self.db.read() as conn:
             chat = await self._owned(conn, actor, chat_id)
             if chat.id in self._title_locks:
@@ -808,14 +823,25 @@ class ChatService:
             if chat.status in ("pending", "running"):
                 raise E.Conflict("Cannot regenerate the title while the chat is running.")
             visible = await store_messages.list_visible(conn, chat.id, limit=None)
-            config = await self.daemon.resolve_model_config(conn, chat)
+            try:
+                config = await self.daemon.resolve_model_config(conn, chat)
+            except ClassifiedError as exc:
+                raise E.BadRequest(
+                    "No default chat model config is configured.", exc.error.message
+                ) from None
         first = next((m for m in visible if m.role == "user"), None)
         text = "".join(p.text or "" for p in first.content if p.type == "text") if first else ""
         if not text:
             raise E.BadRequest("Chat has no user message to title.")
-        self._title_locks.add(chat.id)
         try:
             model, _ = await self.daemon.catalog.model_for(config, purpose="title")
+        except (NoAdapter, LookupError):
+            raise E.BadRequest(
+                "Chat provider is not configured.",
+                f'No model adapter is available for provider "{config.provider}".',
+            ) from None
+        self._title_locks.add(chat.id)
+        try:
             title = await asyncio.wait_for(generate_title(model, text), TITLE_TIMEOUT)
         except Exception as exc:
             raise E.InternalError("Failed to regenerate chat title.", str(exc)) from exc

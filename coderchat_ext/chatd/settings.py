@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from .. import errors as E
 from ..models import ChatModelCallConfig, parse_uuid, utcnow
 from ..providers.known_models import known_models
@@ -17,11 +19,44 @@ from ..store import configs as store_configs
 from ..store import models_config as store_models
 from . import prompt
 from .pubsub import PubSub
-from .service import Actor
+from .service import MAX_ROW_ID, Actor
 
 ADVISOR_EFFORTS = ("", "low", "medium", "high")
 TemplateLookup = Callable[[list[str]], Any]
 """``(template_ids)`` -> awaitable set of the ids that exist and are not deprecated."""
+
+
+class _Request(BaseModel):
+    """A request body: JSON types exactly (no coercion), unknown fields ignored."""
+
+    model_config = ConfigDict(
+        strict=True, extra="ignore", protected_namespaces=(), use_attribute_docstrings=True
+    )
+
+
+class SystemPromptRequest(_Request):
+    """``PUT config/system-prompt``."""
+
+    system_prompt: str = Field(
+        description=f"The deployment prompt; '' clears it. At most {prompt.MAX_PROMPT_BYTES} "
+        "bytes once sanitized."
+    )
+    include_default_system_prompt: bool | None = None
+    """Whether the built-in prompt comes first; null keeps the stored choice."""
+
+
+class AdvisorConfigRequest(_Request):
+    """``PUT config/advisor`` (docs/api.md#configuration); fields left out take their default."""
+
+    enabled: bool = False
+    max_uses_per_run: int = Field(0, json_schema_extra={"minimum": 0})
+    """Advisor calls per run; 0 is unlimited."""
+    max_output_tokens: int = Field(0, json_schema_extra={"minimum": 0})
+    """0 uses the default (16384)."""
+    model_config_id: str | None = None
+    """A model config UUID; null or '' reuses the chat's model."""
+    reasoning_effort: str | None = Field(None, json_schema_extra={"enum": [*ADVISOR_EFFORTS, None]})
+    """One of "", "low", "medium", "high"; null is ""."""
 
 
 def _require_admin(actor: Actor, *, hide: bool = True) -> None:
@@ -59,16 +94,13 @@ class SettingsService:
             "default_system_prompt": prompt.DEFAULT_SYSTEM_PROMPT.strip(),
         }
 
-    async def put_system_prompt(self, actor: Actor, body: dict[str, Any]) -> None:
+    async def put_system_prompt(self, actor: Actor, body: SystemPromptRequest) -> None:
+        """``PUT config/system-prompt``: 403 for non-administrators, 400 "System prompt
+        exceeds maximum length." over ``MAX_PROMPT_BYTES`` once sanitized
+        (docs/api.md#configuration)."""
         _require_admin(actor, hide=False)
-        text = body.get("system_prompt", "")
-        include = body.get("include_default_system_prompt")
-        if not isinstance(text, str) or (include is not None and not isinstance(include, bool)):
-            raise E.BadRequest(
-                "Invalid request body.",
-                "system_prompt must be a string and include_default_system_prompt a boolean.",
-            )
-        text = prompt.sanitize_prompt(text)
+        include = body.include_default_system_prompt
+        text = prompt.sanitize_prompt(body.system_prompt)
         if len(text.encode()) > prompt.MAX_PROMPT_BYTES:
             raise E.BadRequest("System prompt exceeds maximum length.")
         async with self.db.tx() as conn:
@@ -147,18 +179,17 @@ class SettingsService:
             "reasoning_effort": value.get("reasoning_effort") or "",
         }
 
-    async def put_advisor(self, actor: Actor, body: dict[str, Any]) -> None:
+    async def put_advisor(self, actor: Actor, body: AdvisorConfigRequest) -> None:
+        """``PUT config/advisor``: 403 for non-administrators, 400 with upstream's messages for
+        a negative count, an unknown effort or model config (docs/api.md#configuration)."""
         _require_admin(actor, hide=False)
-        enabled = body.get("enabled", False)
-        max_uses = body.get("max_uses_per_run", 0)
-        max_tokens = body.get("max_output_tokens", 0)
-        config_id = body.get("model_config_id") or ""
-        effort = body.get("reasoning_effort") or ""
-        if not isinstance(enabled, bool):
-            raise E.BadRequest("Invalid request body.", "enabled must be a boolean.")
-        for key, value in (("max_uses_per_run", max_uses), ("max_output_tokens", max_tokens)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise E.BadRequest("Invalid request body.", f"{key} must be an integer.")
+        config_id = body.model_config_id or ""
+        effort = body.reasoning_effort or ""
+        counts = (
+            ("max_uses_per_run", body.max_uses_per_run),
+            ("max_output_tokens", body.max_output_tokens),
+        )
+        for key, value in counts:
             if value < 0:
                 raise E.BadRequest(f"{key} {value} must be non-negative.")
         if effort not in ADVISOR_EFFORTS:
@@ -174,15 +205,9 @@ class SettingsService:
                 raise E.BadRequest(
                     f'model_config_id "{config_id}" does not match any existing model config.'
                 )
-        value = {
-            "enabled": enabled,
-            "max_uses_per_run": max_uses,
-            "max_output_tokens": max_tokens,
-            "model_config_id": config_id,
-            "reasoning_effort": effort,
-        }
+        stored = {**body.model_dump(), "model_config_id": config_id, "reasoning_effort": effort}
         async with self.db.tx() as conn:
-            await store_configs.set_site(conn, store_configs.ADVISOR_CONFIG, json.dumps(value))
+            await store_configs.set_site(conn, store_configs.ADVISOR_CONFIG, json.dumps(stored))
         self._changed("advisor_config")
 
     # --- providers ------------------------------------------------------------------------
@@ -199,6 +224,9 @@ class SettingsService:
                 raise E.BadRequest("Invalid request body.", "api_key must be a string.")
             if len(key.encode()) > MAX_API_KEY_BYTES:
                 raise E.BadRequest("API key too large.")
+            if not (key.isascii() and key.isprintable()):
+                # It travels in an HTTP header, which holds printable ASCII only.
+                raise E.BadRequest("Invalid request body.", "api_key must be printable ASCII.")
             out["api_key"] = self.catalog.secrets.encrypt(key.strip())
         if "base_url" in body:
             url = body["base_url"] or ""
@@ -340,9 +368,10 @@ class SettingsService:
             out["model"] = model.strip()
         if create or "context_limit" in body:
             limit = body.get("context_limit")
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+            if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_ROW_ID:
                 raise E.BadRequest(
-                    "Context limit is required.", "context_limit must be a positive integer."
+                    "Context limit is required.",
+                    f"context_limit must be a positive integer of at most {MAX_ROW_ID}.",
                 )
             out["context_limit"] = limit
         if "compression_threshold" in body or create:

@@ -1,20 +1,22 @@
 """The base of every coderchat handler: authentication, authorization, the caller's identity,
-JSON bodies with a size cap, and the one place where :class:`~coderchat_ext.errors.ApiError`
-becomes an HTTP response (docs/api.md#errors)."""
+the validation of query parameters and JSON bodies (the API's edge), and the one place where
+an error becomes an HTTP response (docs/api.md#errors)."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, overload
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from pydantic import Field, TypeAdapter, ValidationError
 from tornado import web
 
 from .. import errors as E
-from ..chatd.service import Actor, parse_positive_int
+from ..chatd.service import MAX_ROW_ID, Actor, parse_positive_int
 
 if TYPE_CHECKING:
     from ..app import CoderChatApp
@@ -23,6 +25,24 @@ AUTH_RESOURCE = "coderchat"
 ADMIN_RESOURCE = "coderchat:admin"
 MAX_BODY_BYTES = 256 * 1024
 """Request bodies are capped at 256 KiB (upstream's cap; docs/api.md#limits)."""
+MAX_PAGE_LIMIT = 200
+"""The largest ``limit`` of the list endpoints (docs/api.md#limits)."""
+
+
+@functools.lru_cache(maxsize=16)
+def _bounded_int(minimum: int, maximum: int) -> TypeAdapter[int]:
+    return TypeAdapter(Annotated[int, Field(ge=minimum, le=maximum)])
+
+
+_UNIMPLEMENTED = {
+    method.lower(): getattr(web.RequestHandler, method.lower())
+    for method in web.RequestHandler.SUPPORTED_METHODS
+}
+"""Tornado's verb methods that answer 405."""
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
@@ -55,63 +75,77 @@ class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
         is_admin = bool(allowed) and (not admins or user.username in admins or username in admins)
         return Actor(username=username, is_admin=is_admin)
 
+    @overload
+    def int_arg(
+        self, name: str, *, default: int, minimum: int = ..., maximum: int = ..., message: str = ...
+    ) -> int: ...
 
-class CoderChatHandler(CoderChatMixin, APIHandler):
-    """Parses, authorizes, calls the service, serializes. No business logic here."""
+    @overload
+    def int_arg(
+        self,
+        name: str,
+        *,
+        default: None = None,
+        minimum: int = ...,
+        maximum: int = ...,
+        message: str = ...,
+    ) -> int | None: ...
 
-    def json_body(self) -> dict[str, Any]:
-        """The request's JSON object. 413 over 256 KiB; 400 when not a JSON object."""
-        raw = self.request.body or b""
-        if len(raw) > MAX_BODY_BYTES:
-            raise E.PayloadTooLarge("Request body too large.", "Bodies are limited to 256 KiB.")
-        if not raw.strip():
-            return {}
-        try:
-            value = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise E.BadRequest("Invalid JSON body.", str(exc)) from None
-        if not isinstance(value, dict):
-            raise E.BadRequest("Invalid JSON body.", "The body must be a JSON object.")
-        return value
-
-    def limit_arg(self, default: int = 50) -> int:
-        """The ``limit`` query parameter: 1..200 (docs/api.md#limits)."""
-        raw = self.get_argument("limit", None)
-        if raw is None or raw == "":
-            return default
-        if not raw.isdigit() or not 1 <= int(raw) <= 200:
-            raise E.BadRequest("Invalid limit parameter (1-200).")
-        return int(raw)
-
-    def int_arg(self, name: str, *, default: int | None = None, minimum: int = 0) -> int | None:
+    def int_arg(
+        self,
+        name: str,
+        *,
+        default: int | None = None,
+        minimum: int = 0,
+        maximum: int = MAX_ROW_ID,
+        message: str | None = None,
+    ) -> int | None:
+        """The integer query parameter ``name`` in ``minimum..maximum`` (default: up to the
+        largest row id), ``default`` when absent or empty. Raises 400 ``message`` (default
+        "Invalid <name> parameter.") with ``validations`` ``[{field: name, detail}]``."""
         raw = self.get_argument(name, None)
         if raw is None or raw == "":
             return default
         try:
-            value = int(raw)
-        except ValueError:
-            raise E.BadRequest(f"Invalid {name} parameter.") from None
-        if value < minimum:
-            raise E.BadRequest(f"Invalid {name} parameter.")
-        return value
+            return _bounded_int(minimum, maximum).validate_python(raw)
+        except ValidationError as exc:
+            raise E.invalid(exc, message or f"Invalid {name} parameter.", name) from None
 
-    def reply(self, value: Any, status: int = 200) -> None:
-        self.set_status(status)
-        if status == 204:
-            self.finish()
-            return
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(value))
+    def limit_arg(self, default: int = 50) -> int:
+        """The ``limit`` query parameter: 1..200 (docs/api.md#limits)."""
+        return self.int_arg(
+            "limit",
+            default=default,
+            minimum=1,
+            maximum=MAX_PAGE_LIMIT,
+            message=f"Invalid limit parameter (1-{MAX_PAGE_LIMIT}).",
+        )
+
+    def allowed_methods(self) -> list[str]:
+        """The HTTP methods this handler class implements (the ``Allow`` header of a 405)."""
+        return [
+            method
+            for method in self.SUPPORTED_METHODS
+            if getattr(type(self), method.lower()) is not _UNIMPLEMENTED.get(method.lower())
+        ]
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Write every error, tornado's and Jupyter's own (403, 404, 405, ...) included, as
+        the JSON body of docs/api.md#errors (``{message, detail?, validations?}``); a 405 also gets
+        the ``Allow`` header (RFC 9110 §15.5.6)."""
         exc_info = kwargs.get("exc_info")
         exc = exc_info[1] if exc_info else None
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         if isinstance(exc, E.ApiError):
             self.set_status(exc.status)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(exc.body()))
-            return
-        super().write_error(status_code, **kwargs)
+            body = exc.body()
+        elif isinstance(exc, web.HTTPError) and exc.log_message:
+            body = {"message": exc.log_message % exc.args if exc.args else exc.log_message}
+        else:
+            body = {"message": self._reason}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, E.ApiError) and value.status < 500:
@@ -123,6 +157,51 @@ class CoderChatHandler(CoderChatMixin, APIHandler):
         if exc_info and isinstance(exc_info[1], E.ApiError):
             status_code = exc_info[1].status
         super().send_error(status_code, **kwargs)
+
+
+class CoderChatHandler(CoderChatMixin, APIHandler):
+    """Parses, authorizes, calls the service, serializes. No business logic here."""
+
+    def json_body(self) -> dict[str, Any]:
+        """The request's JSON object; an empty body is ``{}`` except on PUT, which replaces a
+        whole resource. 413 over 256 KiB; 400 "Invalid JSON body." when the body is not a JSON
+        object, nests too deeply, holds a string that is not Unicode text (a lone surrogate
+        escape such as ``"\\ud800"``, which no store or answer can encode) or
+        ``NaN``/``Infinity``, or when a PUT has no body."""
+        raw = self.request.body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise E.PayloadTooLarge("Request body too large.", "Bodies are limited to 256 KiB.")
+        if not raw.strip():
+            if self.request.method == "PUT":
+                raise E.BadRequest("Invalid JSON body.", "A PUT needs a JSON object body.")
+            return {}
+        try:
+            value = json.loads(raw, parse_constant=_no_constant)
+            json.dumps(value, ensure_ascii=False).encode()
+        except RecursionError:
+            raise E.BadRequest("Invalid JSON body.", "The body is nested too deeply.") from None
+        except UnicodeEncodeError:
+            raise E.BadRequest(
+                "Invalid JSON body.", "A string holds an unpaired UTF-16 surrogate escape."
+            ) from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise E.BadRequest("Invalid JSON body.", str(exc)) from None
+        if not isinstance(value, dict):
+            raise E.BadRequest("Invalid JSON body.", "The body must be a JSON object.")
+        return value
+
+    def body_as(self, model: type[E.ModelT]) -> E.ModelT:
+        """The JSON body (:meth:`json_body`) validated as the pydantic ``model``; 400 "Invalid
+        request body." with ``validations`` when the model refuses it."""
+        return E.validate(model, self.json_body())
+
+    def reply(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        if status == 204:
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
 
 
 __all__ = ["CoderChatHandler", "parse_positive_int", "web"]

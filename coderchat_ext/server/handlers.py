@@ -8,6 +8,7 @@ from tornado import web
 
 from .. import errors as E
 from .._version import __version__
+from ..chatd.settings import AdvisorConfigRequest, SystemPromptRequest
 from .base import CoderChatHandler
 
 ANY_ID = r"[^/]+"
@@ -38,7 +39,7 @@ class ChatsHandler(CoderChatHandler):
             labels=self.get_arguments("label"),
             archived=_bool_arg(self, "archived"),
             limit=limit,
-            offset=self.int_arg("offset", default=0) or 0,
+            offset=self.int_arg("offset", default=0),
         )
         self.reply([c.dump() for c in chats])
 
@@ -222,7 +223,9 @@ class SystemPromptHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        await self.app.settings_service.put_system_prompt(await self.actor(), self.json_body())
+        await self.app.settings_service.put_system_prompt(
+            await self.actor(), self.body_as(SystemPromptRequest)
+        )
         self.reply(None, 204)
 
 
@@ -263,7 +266,9 @@ class AdvisorConfigHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        await self.app.settings_service.put_advisor(await self.actor(), self.json_body())
+        await self.app.settings_service.put_advisor(
+            await self.actor(), self.body_as(AdvisorConfigRequest)
+        )
         self.reply(None, 204)
 
 

@@ -14,7 +14,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -22,19 +22,17 @@ from .. import models as M
 from .._version import __version__
 from ..chatd.prompt import MAX_CHAT_SYSTEM_PROMPT_CHARS, MAX_PROMPT_BYTES
 from ..chatd.service import _LABEL_KEY, MAX_DYNAMIC_TOOLS, MAX_LABELS, MAX_TITLE_CHARS
-from ..chatd.settings import ADVISOR_EFFORTS
+from ..chatd.settings import ADVISOR_EFFORTS, AdvisorConfigRequest, SystemPromptRequest
 from ..chatd.stream import CLOSE_HISTORY_CHANGED, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW
 from ..providers.registry import MAX_API_KEY_BYTES
 from ..store.messages import MAX_QUEUE_SIZE
 from ..workspaces.service import WORKSPACE_NAME, WORKSPACE_NAME_MAX
-from .base import MAX_BODY_BYTES
+from .base import MAX_BODY_BYTES, MAX_PAGE_LIMIT
 
 Schema = dict[str, Any]
 
 STREAM_FRAME_MAX_EVENTS = 256
 """Events per chat stream frame at most (docs/stream-protocol.md#frames; ``ws._Socket._send``)."""
-MAX_PAGE_LIMIT = 200
-"""The largest ``limit`` of the list endpoints (``handlers.ChatsHandler``, ``MessagesHandler``)."""
 
 _WIRE_MODELS: tuple[type[BaseModel], ...] = (
     M.ApiErrorBody,
@@ -54,6 +52,9 @@ _WIRE_MODELS: tuple[type[BaseModel], ...] = (
     M.WorkspaceBuild,
     M.ProvisionerJobLog,
 )
+_REQUEST_MODELS: tuple[type[BaseModel], ...] = (AdvisorConfigRequest, SystemPromptRequest)
+"""Request bodies that are pydantic models (their validation schemas); the rest are
+:data:`BODY_SCHEMAS` until the services read models too."""
 
 
 # --- schema helpers -------------------------------------------------------------------------
@@ -325,14 +326,6 @@ BODY_SCHEMAS: dict[str, Schema] = {
         },
         ("system_prompt", "include_default_system_prompt", "default_system_prompt"),
     ),
-    "SystemPromptRequest": obj(
-        {
-            "system_prompt": string(
-                default="", description=f"At most {MAX_PROMPT_BYTES} bytes once sanitized."
-            ),
-            "include_default_system_prompt": nullable(boolean()),
-        }
-    ),
     "UserPromptConfig": obj(
         {
             "custom_prompt": string(
@@ -354,15 +347,6 @@ BODY_SCHEMAS: dict[str, Schema] = {
             "reasoning_effort": string(enum=list(ADVISOR_EFFORTS), default=""),
         },
         ("enabled", "max_uses_per_run", "max_output_tokens", "model_config_id", "reasoning_effort"),
-    ),
-    "AdvisorConfigRequest": obj(
-        {
-            "enabled": boolean(default=False),
-            "max_uses_per_run": integer(minimum=0, default=0),
-            "max_output_tokens": integer(minimum=0, default=0),
-            "model_config_id": nullable(string(description="A model config UUID or ''.")),
-            "reasoning_effort": nullable(string(enum=list(ADVISOR_EFFORTS))),
-        }
     ),
     "ServerInfo": obj(
         {
@@ -482,6 +466,10 @@ class Operation:
 _CHAT_NOT_FOUND = "Chat not found (also when another user owns it)."
 _ADMIN_ONLY = "The caller is not an administrator."
 _HIDDEN = "Resource not found: the caller is not an administrator."
+_NOT_A_HANDSHAKE = (
+    "A plain GET (no `Upgrade: websocket` and `Connection: Upgrade`) is not a WebSocket handshake."
+)
+_CROSS_ORIGIN = "An upgrade from another origin (`Origin` is not the server's host)."
 _WS_UPGRADE = (
     "A WebSocket upgrade: send `GET` with `Connection: Upgrade` and `Upgrade: websocket`; the "
     "server answers `101 Switching Protocols`, or an HTTP error with the usual JSON body "
@@ -670,7 +658,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "chats",
         response=ref("Chat"),
         errors={
-            400: "Chat has no user message to title.",
+            400: "Chat has no user message to title; no model config or provider to title with.",
             404: _CHAT_NOT_FOUND,
             409: "A regeneration is in progress, or the chat is running.",
             500: "Failed to regenerate chat title.",
@@ -684,6 +672,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "streams",
         status=101,
         frame=ref("ChatWatchEvent"),
+        errors={400: _NOT_A_HANDSHAKE, 403: _CROSS_ORIGIN},
         description=_WS_UPGRADE,
     ),
     Operation(
@@ -701,7 +690,11 @@ OPERATIONS: tuple[Operation, ...] = (
                 "Replay visible messages with a larger ID first.",
             ),
         ),
-        errors={400: "Invalid after_id parameter.", 404: _CHAT_NOT_FOUND},
+        errors={
+            400: f"Invalid after_id parameter. {_NOT_A_HANDSHAKE}",
+            403: _CROSS_ORIGIN,
+            404: _CHAT_NOT_FOUND,
+        },
         description=_WS_UPGRADE
         + f" Each frame is an array of 1-{STREAM_FRAME_MAX_EVENTS} events. On connect: the "
         "current `status`, every visible message with `id > after_id`, the parts of the step "
@@ -992,7 +985,11 @@ OPERATIONS: tuple[Operation, ...] = (
                 "1000 when the job has ended.",
             ),
         ),
-        errors={400: "Invalid after parameter.", 404: "Provisioner job not found."},
+        errors={
+            400: f"Invalid after parameter. With follow: {_NOT_A_HANDSHAKE}",
+            403: f"With follow: {_CROSS_ORIGIN}",
+            404: "Provisioner job not found.",
+        },
         description="Without `follow`, a plain JSON answer. With `follow=1`: " + _WS_UPGRADE,
     ),
     Operation(
@@ -1055,10 +1052,12 @@ def component_schemas() -> dict[str, Schema]:
         if schemas.setdefault(name, schema) != schema:
             raise ValueError(f"two different schemas named {name}")
 
-    for model in _WIRE_MODELS:
-        schema = model.model_json_schema(
-            ref_template="#/components/schemas/{model}", mode="serialization"
-        )
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        *((m, "serialization") for m in _WIRE_MODELS),
+        *((m, "validation") for m in _REQUEST_MODELS),
+    ]
+    for model, mode in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
         for name, definition in schema.pop("$defs", {}).items():
             add(name, definition)
         if set(schema) != {"$ref"}:
@@ -1205,10 +1204,3 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     Built once per ``base_url`` and shared: callers must not mutate the result.
     """
     return _build(base_url)
-
-
-if __name__ == "__main__":  # `python -m coderchat_ext.server.openapi`: the document at "/"
-    import json
-    import sys
-
-    json.dump(openapi_document("/"), sys.stdout, indent=1, sort_keys=True)

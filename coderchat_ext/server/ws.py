@@ -51,12 +51,28 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
         """Answer a plain (not upgrading) GET here instead; True when it did."""
         return False
 
+    def _refuse_non_handshake(self) -> None:
+        """400 when the request is not a WebSocket handshake and 403 when it comes from
+        another origin, in the API's JSON error shape (tornado answers these as text), before
+        anything is opened; tornado's own checks still follow."""
+        headers = self.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
+            raise E.BadRequest(
+                'Can "Upgrade" only to "WebSocket".', "This endpoint is a WebSocket upgrade."
+            )
+        if "upgrade" not in (s.strip().lower() for s in headers.get("Connection", "").split(",")):
+            raise E.BadRequest('"Connection" must be "Upgrade".')
+        origin = headers.get("Origin") or headers.get("Sec-Websocket-Origin")
+        if origin is not None and not self.check_origin(origin):
+            raise E.Forbidden("Cross origin websockets not allowed")
+
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
         try:
             await self.pre_get()
             if await self.plain_get():
                 return
+            self._refuse_non_handshake()
             self._sub, self._initial = await self._open_subscription()
         except E.ApiError as exc:
             self.set_status(exc.status)
@@ -108,10 +124,8 @@ class ChatStreamSocket(_Socket):
 
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
         chat_id = self.path_args[0]
-        raw = self.get_argument("after_id", "0") or "0"
-        if not raw.isdigit():
-            raise E.BadRequest("Invalid after_id parameter.")
-        return await self.app.chats.open_stream(await self.actor(), chat_id, int(raw))
+        after_id = self.int_arg("after_id", default=0)
+        return await self.app.chats.open_stream(await self.actor(), chat_id, after_id)
 
 
 class WatchSocket(_Socket):
@@ -131,10 +145,7 @@ class JobLogsSocket(_Socket):
     single_event_frames = True
 
     def _after(self) -> int:
-        raw = self.get_argument("after", "0") or "0"
-        if not raw.isdigit():
-            raise E.BadRequest("Invalid after parameter.")
-        return int(raw)
+        return self.int_arg("after", default=0)
 
     async def plain_get(self) -> bool:
         if self.get_argument("follow", "") in ("1", "true"):
