@@ -1204,3 +1204,10 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     Built once per ``base_url`` and shared: callers must not mutate the result.
     """
     return _build(base_url)
+
+
+if __name__ == "__main__":  # `python -m coderchat_ext.server.openapi`: the document at "/"
+    import json
+    import sys
+
+    json.dump(openapi_document("/"), sys.stdout, indent=1, sort_keys=True)

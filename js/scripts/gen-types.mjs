@@ -1,13 +1,17 @@
 // Generates src/transport/api.ts, the TypeScript wire types, from the server's OpenAPI document
 // (components.schemas, which the server builds from its pydantic models). Usage:
-//   python -m coderchat_ext.server.openapi | node scripts/gen-types.mjs > src/transport/api.ts
-// (`npm run gen:types` does exactly that). tests/server/test_openapi.py checks that the committed
+//   python -m coderchat_ext.server.openapi | node scripts/gen-types.mjs [src/transport/api.ts]
+// (`npm run gen:types` does exactly that). With no path the types go to standard output; the
+// file is written only once they are generated, so a failed run leaves it as it was. tests/server/test_openapi.py checks that the committed
 // file matches a fresh generation, so the wire types are never written by hand.
+import { writeFileSync } from "node:fs";
 import { compile } from "json-schema-to-typescript";
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
-const doc = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+const input = Buffer.concat(chunks).toString("utf8");
+if (!input.trim()) throw new Error("no OpenAPI document on standard input");
+const doc = JSON.parse(input);
 // Only components become named types: pydantic gives every property a title too, which would
 // otherwise turn into one alias per field (`Detail1`, `Detail2`, ...).
 // `names` is true for a map whose keys are names (properties, $defs), not schema keywords.
@@ -43,4 +47,5 @@ const ts = await compile(root, "CoderChatWire", {
   format: true,
   style: { printWidth: 110, singleQuote: false },
 });
-process.stdout.write(ts);
+if (process.argv[2]) writeFileSync(process.argv[2], ts);
+else process.stdout.write(ts);
