@@ -270,8 +270,8 @@ class AgentManager:
     ``kernel_manager`` is the server's ``MappingKernelManager`` (or the gateway one).
     ``secrets`` are the values a kernel's inherited environment must not hold (see
     :func:`~.environment.kernel_environment`). ``on_status(agent_id, status)`` is awaited on
-    every liveness change. ``use_subshells`` False
-    forces the serial mode even on kernels with subshells (tests, benchmarks).
+    every liveness change. ``use_subshells`` False forces the serial mode even on kernels with
+    subshells (tests, benchmarks).
     """
 
     def __init__(
