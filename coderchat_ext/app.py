@@ -22,6 +22,7 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default
 from ._version import __version__
 from .chatd.daemon import ChatDaemon, DaemonConfig
 from .chatd.pubsub import MemoryPubSub
+from .chatd.secrets import SecretValues
 from .chatd.service import ChatService
 from .chatd.settings import SettingsService
 from .chatd.stream import StreamHub
@@ -187,6 +188,8 @@ class CoderChatApp(ExtensionApp):
             self.db, self.secrets, configured=configured, extra_providers=extra
         )
         register_adapters(self.catalog)
+        # What must never reach the model: every provider key, the server's token.
+        self.secret_values = SecretValues(self.catalog, fixed=self._server_secrets())
         # The demo's agent session builds from the blank Python template (a built-in).
         self.demo = DemoProvider(template_id_for(store_configs.DEFAULT_ORGANIZATION, "python"))
         self.catalog.factories["demo"] = self.demo.make_model
@@ -227,6 +230,7 @@ class CoderChatApp(ExtensionApp):
                 max_steps=self.max_steps,
                 startup_timeout=self.startup_timeout,
             ),
+            secrets=self.secret_values,
         )
         self.chats = ChatService(self.db, self.daemon)
         self.settings_service = SettingsService(self.db, self.catalog, self.pubsub)
@@ -258,6 +262,7 @@ class CoderChatApp(ExtensionApp):
             workspace_root=self._workspace_root(serverapp),
             groups=dict(self.groups),
             agent_inactive_timeout=self.agent_inactive_timeout,
+            secret_values=self.secret_values,
             on_chat_changed=lambda chat: self.daemon.publish_watch(chat, "status_change"),
         )
         await self.workspaces.start()
@@ -320,6 +325,11 @@ class CoderChatApp(ExtensionApp):
                 f"{root}: workspace folders are made through the contents manager"
             ) from None
         return "" if relative == Path(".") else relative.as_posix()
+
+    def _server_secrets(self) -> list[str]:
+        """The server's own secrets: its token (what ``CODERCHAT_TOKEN`` carries)."""
+        provider = getattr(self.serverapp, "identity_provider", None)
+        return [str(getattr(provider, "token", "") or "")]
 
     def _export_discovery(self, serverapp: Any) -> None:
         """Export ``CODERCHAT_URL``/``CODERCHAT_TOKEN`` so kernels the server starts can find

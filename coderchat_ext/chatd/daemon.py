@@ -56,6 +56,7 @@ from .loop import (
     TurnRunner,
     classify_failure,
 )
+from .secrets import SecretValues
 from .stream import StreamHub
 from .title import TITLE_TIMEOUT, generate_title
 
@@ -106,6 +107,8 @@ class ChatDaemon:
     """Owns the background tasks that run chats; :meth:`stop` cancels them all.
 
     ``services`` is passed to every tool through :class:`~coderchat_ext.tools.base.ToolContext`.
+    ``secrets`` redacts tool results, their streamed ``result_delta`` s and the workspace
+    context (default: the catalog's keys and the environment's secrets).
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class ChatDaemon:
         tools: ToolRegistry,
         config: DaemonConfig | None = None,
         services: dict[str, Any] | None = None,
+        secrets: SecretValues | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -123,6 +127,7 @@ class ChatDaemon:
         self.tools = tools
         self.config = config or DaemonConfig()
         self.services = services if services is not None else {}
+        self.secrets = secrets if secrets is not None else SecretValues(catalog)
         self.worker_id = new_id()
         self._runs: dict[str, _Run] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -397,6 +402,9 @@ class ChatDaemon:
                 "provider disabled",
                 ChatError(message="", kind="provider_disabled", provider=config.provider),
             )
+        # The provider keys may have changed since the last turn (the catalog's cache is
+        # dropped on every provider write).
+        await self.secrets.refresh()
         system = []
         if chat.parent_chat_id:
             system.append(prompt.SUBAGENT_INSTRUCTION)
@@ -408,7 +416,12 @@ class ChatDaemon:
         chat_id = chat.id
 
         def tool_context(call_id: str) -> ToolContext:
+            redactor = self.secrets.stream()
+
             async def emit(delta: str) -> None:
+                delta = redactor.feed(delta)
+                if not delta:
+                    return
                 self.hub.publish(
                     chat_id,
                     {
@@ -464,6 +477,7 @@ class ChatDaemon:
             max_steps=self.config.max_steps,
             startup_timeout=self.config.startup_timeout,
             sleep=self.config.retry_sleep,
+            redact=self.secrets.redact_part,
         )
 
     async def _workspace_context(self, chat: Chat) -> list[ChatMessagePart]:
@@ -482,6 +496,8 @@ class ChatDaemon:
                 return await store_messages.latest_context(conn, chat.id) or []
         if parts is None:
             return []
+        # Files read from the agent (AGENTS.md, skills) go to the provider and the transcript.
+        parts = [self.secrets.redact_part(p) for p in parts]
         async with self.db.tx() as conn:
             previous = await store_messages.latest_context(conn, chat.id)
             if previous is not None and dump_parts(previous) == dump_parts(parts):

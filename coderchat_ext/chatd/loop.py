@@ -96,7 +96,9 @@ class TurnEnv:
     ``publish`` sends one stream event dict; ``persist`` writes a step in one transaction and
     returns the inserted messages (raising :class:`NotOwner` when it may not, and accepting
     ``interrupted=True`` for the interrupt-safe path); ``on_retry`` is called before each retry
-    wait; ``clear_parts`` forgets the buffered parts of the step in flight.
+    wait; ``clear_parts`` forgets the buffered parts of the step in flight; ``redact`` is
+    applied to every local tool result before it is published, persisted or sent (it removes
+    secret values, :mod:`.secrets`).
     """
 
     chat_id: str
@@ -117,6 +119,7 @@ class TurnEnv:
     startup_timeout: float = STARTUP_TIMEOUT
     cancel_reason: CancelReason | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    redact: Callable[[ChatMessagePart], ChatMessagePart] = lambda part: part
 
 
 class _Step:
@@ -488,7 +491,7 @@ class TurnRunner:
         violation = exclusive_violation(calls, env.tools)
         if violation is not None:
             for call, res in zip(calls, violation, strict=True):
-                results[call.tool_call_id or ""] = _result_part(call, res)
+                results[call.tool_call_id or ""] = self._result(call, res)
             dynamic = []
         else:
             tasks = {
@@ -549,11 +552,11 @@ class TurnRunner:
                 if name in env.known_tools
                 else f"Tool not found: {name}"
             )
-            return _result_part(call, ToolResult(text, is_error=True))
+            return self._result(call, ToolResult(text, is_error=True))
         try:
             args = tool.parse(call.args)
         except ValueError as exc:
-            return _result_part(call, ToolResult(f"invalid parameters: {exc}", is_error=True))
+            return self._result(call, ToolResult(f"invalid parameters: {exc}", is_error=True))
         try:
             result = await tool.run(args, env.tool_context(call.tool_call_id or ""))
         except asyncio.CancelledError:
@@ -563,7 +566,12 @@ class TurnRunner:
             result = ToolResult(f"tool failed: {exc}", is_error=True)
         if not isinstance(result, ToolResult):
             result = ToolResult(result)
-        return _result_part(call, result)
+        return self._result(call, result)
+
+    def _result(self, call: ChatMessagePart, result: ToolResult) -> ChatMessagePart:
+        # The one place every local result passes: nothing reaches the stream, the database or
+        # the provider unredacted.
+        return self.env.redact(_result_part(call, result))
 
 
 def _startup_timeout(provider: str) -> ClassifiedError:

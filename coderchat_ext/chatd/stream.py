@@ -202,6 +202,12 @@ class StreamHub:
         for sub in list(self._watchers):
             sub.close(code, reason)
 
+    @property
+    def subscription_count(self) -> int:
+        """Live subscriptions, chat streams and watch feeds together (each open socket holds
+        one; a leak shows here)."""
+        return sum(len(subs) for subs in self._subscribers.values()) + len(self._watchers)
+
     def is_buffering(self, chat_id: str) -> bool:
         state = self._chats.get(chat_id)
         return state is not None and state.buffering

@@ -28,11 +28,19 @@ log = logging.getLogger(__name__)
 
 
 class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
-    """Common upgrade checks and the send loop."""
+    """Common upgrade checks and the send loop.
+
+    The request is checked (:meth:`check_request`: arguments, access) before the upgrade, so a
+    bad one still gets its HTTP error; the subscription is opened only in :meth:`open`, once
+    tornado accepted the handshake (a refused upgrade, 400 or 403, must leave nothing behind),
+    and closed on every way out: the client leaving, :meth:`open` failing, the send loop
+    ending.
+    """
 
     single_event_frames = False
     _sub: Subscription | None = None
     _pump: asyncio.Task[None] | None = None
+    _gone = False
 
     async def pre_get(self) -> None:
         user = self.current_user
@@ -44,7 +52,13 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
         if not allowed:
             raise web.HTTPError(403)
 
+    async def check_request(self) -> None:
+        """Raise an :class:`~coderchat_ext.errors.ApiError` for a request the upgrade must
+        refuse (bad arguments, a resource the caller may not see)."""
+
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
+        """Subscribe, then read what the client gets first; ``(subscription, initial
+        events)``. Raises ``ApiError`` like :meth:`check_request`."""
         raise NotImplementedError
 
     async def plain_get(self) -> bool:
@@ -73,7 +87,7 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
             if await self.plain_get():
                 return
             self._refuse_non_handshake()
-            self._sub, self._initial = await self._open_subscription()
+            await self.check_request()
         except E.ApiError as exc:
             self.set_status(exc.status)
             self.set_header("Content-Type", "application/json")
@@ -81,8 +95,18 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
             return
         await super().get(*args, **kwargs)
 
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        self._pump = asyncio.ensure_future(self._send_loop())
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            sub, initial = await self._open_subscription()
+        except E.ApiError as exc:
+            # Checked before the upgrade, gone since (a chat deleted meanwhile).
+            self.close(1008, exc.message[:120])
+            return
+        if self._gone:
+            sub.close(1000, "closed")
+            return
+        self._sub = sub
+        self._pump = asyncio.ensure_future(self._send_loop(sub, initial))
 
     async def _send(self, events: list[dict[str, Any]]) -> None:
         if self.single_event_frames:
@@ -92,13 +116,12 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
             for start in range(0, len(events), 256):
                 await self.write_message(json.dumps(events[start : start + 256]))
 
-    async def _send_loop(self) -> None:
-        assert self._sub is not None
+    async def _send_loop(self, sub: Subscription, initial: list[dict[str, Any]]) -> None:
         try:
-            if self._initial:
-                await self._send(self._initial)
+            if initial:
+                await self._send(initial)
             while True:
-                await self._send(await self._sub.next_batch())
+                await self._send(await sub.next_batch())
         except StreamClosed as closed:
             self.close(closed.code, closed.reason)
         except WebSocketClosedError:
@@ -108,11 +131,14 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
         except Exception:
             log.exception("stream send failed")
             self.close(1011, "internal error")
+        finally:
+            sub.close(1000, "closed")
 
     def on_message(self, message: str | bytes) -> None:
         """Clients do not send on these sockets; anything received is ignored."""
 
     def on_close(self) -> None:
+        self._gone = True
         if self._sub is not None:
             self._sub.close(1000, "closed")
         if self._pump is not None:
@@ -122,10 +148,13 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
 class ChatStreamSocket(_Socket):
     """``GET chats/{id}/stream?after_id=N``: the connect snapshot, then live events."""
 
+    async def check_request(self) -> None:
+        self.int_arg("after_id", default=0)
+        await self.app.chats.get_chat(await self.actor(), self.path_args[0])
+
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
-        chat_id = self.path_args[0]
         after_id = self.int_arg("after_id", default=0)
-        return await self.app.chats.open_stream(await self.actor(), chat_id, after_id)
+        return await self.app.chats.open_stream(await self.actor(), self.path_args[0], after_id)
 
 
 class WatchSocket(_Socket):
@@ -156,6 +185,9 @@ class JobLogsSocket(_Socket):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps([entry.dump() for entry in logs]))
         return True
+
+    async def check_request(self) -> None:
+        await self.app.workspaces.job_logs(await self.actor(), self.path_args[0], self._after())
 
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
         stops: list[Callable[[], None]] = []

@@ -42,7 +42,9 @@ from typing import Any, Literal, Protocol
 
 from jupyter_core.utils import ensure_async
 
+from ..chatd.secrets import SecretValues
 from ..models import Chat
+from .environment import kernel_environment
 
 RESULT_MIME = "application/vnd.coderchat.agent-result+json"
 """The MIME type of the one ``display_data`` each runtime call publishes
@@ -269,8 +271,10 @@ class AgentManager:
     """Starts, attaches, calls and watches kernel agents (module docstring).
 
     ``kernel_manager`` is the server's ``MappingKernelManager`` (or the gateway one).
-    ``on_status(agent_id, status)`` is awaited on every liveness change. ``use_subshells`` False
-    forces the serial mode even on kernels with subshells (tests, benchmarks).
+    ``secrets`` are the values a kernel's inherited environment must not hold (see
+    :func:`~.environment.kernel_environment`). ``on_status(agent_id, status)`` is awaited on
+    every liveness change. ``use_subshells`` False forces the serial mode even on kernels with
+    subshells (tests, benchmarks).
     """
 
     def __init__(
@@ -283,8 +287,10 @@ class AgentManager:
         use_subshells: bool = True,
         poll_interval: float = POLL_INTERVAL,
         connect_timeout: float = CONNECT_TIMEOUT,
+        secrets: SecretValues | None = None,
     ) -> None:
         self.kernel_manager = kernel_manager
+        self.secrets = secrets
         self.inactive_timeout = inactive_timeout
         self.on_status = on_status
         self.log = log or logging.getLogger(__name__)
@@ -297,19 +303,33 @@ class AgentManager:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(
-        self, agent_id: str, *, kernel_name: str, path: str, env: dict[str, str] | None = None
+        self,
+        agent_id: str,
+        *,
+        kernel_name: str,
+        path: str,
+        env: dict[str, str] | None = None,
+        env_passthrough: list[str] | None = None,
     ) -> str:
         """Start a kernel for ``agent_id`` with ``path`` (the server-relative API path of the
         workspace folder) as its cwd, inject the runtime, and return the kernel id. Status goes
         ``connecting`` → ``connected``. Raises :class:`AgentError` when the kernel does not
-        start or answer (the agent is then ``disconnected``; :meth:`shutdown` cleans up)."""
+        start or answer (the agent is then ``disconnected``; :meth:`shutdown` cleans up).
+
+        The kernel's environment is ``env`` over the allowlisted part of the server's
+        (``env_passthrough``: the template's extra names or patterns), never a secret
+        (:func:`~.environment.kernel_environment`)."""
         if agent_id in self._agents:
             raise ValueError(f"agent {agent_id} is already managed")
         agent = _Agent(agent_id, external=False)
         self._agents[agent_id] = agent
         await self._set_status(agent, "connecting", force=True)
-        # Like jupyter_server's sessions: the kernel inherits the server's environment.
-        kernel_env = {**os.environ, **(env or {})}
+        # Passed explicitly: without ``env`` the provisioner would copy the server's whole
+        # environment (jupyter_client's ``pre_launch`` defaults to ``os.environ``).
+        secrets = await self.secrets.current() if self.secrets is not None else frozenset()
+        kernel_env = kernel_environment(
+            os.environ, passthrough=env_passthrough or (), own=env, secret_values=secrets
+        )
         try:
             kernel_id = str(
                 await ensure_async(

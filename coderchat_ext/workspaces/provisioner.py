@@ -9,11 +9,13 @@ the end of a job is published as ``{"job": job}``.
 A start build: commit quota → create the workspace folder through the server's contents manager
 (so it shows in the file browser, whatever backs the contents) → start one kernel per template
 agent through the :class:`~coderchat_ext.workspaces.agents.AgentManager`, with the folder as
-its working directory → on the first start, write the template's ``files/`` through the
-primary agent → run ``init`` through the primary agent with the parameters as environment
-variables, its output as build logs. Nothing reads or writes the workspace folder from this
-process, so kernels on a gateway work the same. A stop build shuts the kernels down (an
-attached external kernel is only detached); a delete build also removes the folder.
+its working directory and a scrubbed environment (``environment.py``: no secret of the server
+reaches a kernel, and so none reaches ``init``) → on the first start, write the template's
+``files/`` through the primary agent → run ``init`` through the primary agent with the
+parameters as environment variables, its output as build logs. Nothing reads or writes the
+workspace folder from this process, so kernels on a gateway work the same. A stop build shuts
+the kernels down (an attached external kernel is only detached); a delete build also removes
+the folder.
 """
 
 from __future__ import annotations
@@ -343,7 +345,11 @@ class Provisioner:
             )
             try:
                 kernel_id = await self.agents.start(
-                    agent_id, kernel_name=spec.kernel, path=workspace.directory, env=env
+                    agent_id,
+                    kernel_name=spec.kernel,
+                    path=workspace.directory,
+                    env=env,
+                    env_passthrough=manifest.env_passthrough,
                 )
             except Exception as exc:
                 with contextlib.suppress(Exception):

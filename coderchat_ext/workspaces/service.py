@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 from jupyter_core.utils import ensure_async
 
 from .. import errors as E
+from ..chatd.secrets import SecretValues
 from ..models import (
     INSUFFICIENT_QUOTA,
     AgentStatus,
@@ -192,7 +193,8 @@ class WorkspaceService:
 
     ``kernel_manager`` and ``contents`` are the Jupyter server's; ``workspace_root`` is the
     contents-API path under which workspace folders are made; ``on_chat_changed`` publishes a
-    ``status_change`` watch event for a chat whose binding changed.
+    ``status_change`` watch event for a chat whose binding changed; ``secret_values`` are kept
+    out of the agents' kernel environments.
     """
 
     def __init__(
@@ -208,6 +210,7 @@ class WorkspaceService:
         agent_inactive_timeout: float = 120.0,
         on_chat_changed: ChatChanged | None = None,
         build_wait_timeout: float = BUILD_WAIT_TIMEOUT,
+        secret_values: SecretValues | None = None,
     ) -> None:
         self.db = db
         self.contents = contents
@@ -222,6 +225,7 @@ class WorkspaceService:
             inactive_timeout=agent_inactive_timeout,
             on_status=self.on_agent_status,
             log=log,
+            secrets=secret_values,
         )
         self.provisioner = Provisioner(
             db, agents=self.agents, contents=contents, quota=self.quota, pubsub=pubsub

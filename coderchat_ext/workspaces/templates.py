@@ -3,7 +3,8 @@
 A template folder holds::
 
     template.toml     name, display_name, description, icon, daily_cost, organization,
-                      external, init, [[parameters]], [[presets]], [[agents]]
+                      external, init, env_passthrough, [[parameters]], [[presets]],
+                      [[agents]]
     files/            copied into the workspace on its first start
 
 :func:`load_template` parses and checks a folder (raising :class:`TemplateError` with what is
@@ -44,6 +45,7 @@ from ..store import Database
 from ..store import configs as store_configs
 from ..store import templates as store_templates
 from ..store.templates import TemplateFile
+from .environment import never_passed
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,6 +71,7 @@ TEMPLATE_NAMESPACE = uuid.UUID("5f0c7a52-8a0e-4d5e-9b7e-3c1f0e6a2b41")
 
 _SLUG = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PASSTHROUGH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$")
 
 Scalar = str | int | float | bool
 RawValue = Scalar | list[str]
@@ -160,6 +163,7 @@ class _ManifestSpec(_Spec):
     organization: str = "default"
     external: bool = False
     init: str | None = None
+    env_passthrough: list[str] = Field(default_factory=list)
     parameters: list[_ParameterSpec] = Field(default_factory=list)
     presets: list[_PresetSpec] = Field(default_factory=list)
     agents: list[_AgentSpec] = Field(default_factory=list)
@@ -192,6 +196,9 @@ class TemplateManifest(BaseModel):
     organization: str = "default"
     external: bool = False
     init: str | None = None
+    env_passthrough: list[str] = Field(default_factory=list)
+    """Variables of the server's environment the agents' kernels get besides the base ones
+    (names, or a name prefix ending in ``*``); see ``workspaces/environment.py``."""
     parameters: list[TemplateParameter] = Field(default_factory=list)
     presets: list[PresetManifest] = Field(default_factory=list)
     agents: list[TemplateAgent] = Field(default_factory=list)
@@ -345,6 +352,15 @@ def parse_manifest(text: str, *, has_files: bool = False) -> TemplateManifest:
             )
     if len({a.name.lower() for a in agents}) != len(agents):
         raise TemplateError("agents: two agents have the same name")
+    for name in spec.env_passthrough:
+        if not _PASSTHROUGH.match(name):
+            raise TemplateError(
+                f"env_passthrough: {name!r} is not a variable name (or a prefix ending in *)"
+            )
+        if never_passed(name.rstrip("*")):
+            raise TemplateError(
+                f"env_passthrough: {name} may hold a secret and never reaches a workspace"
+            )
     if spec.external and (spec.init or has_files):
         raise TemplateError(
             "an external template cannot have init or files/: its agent is a kernel the user "
@@ -359,6 +375,7 @@ def parse_manifest(text: str, *, has_files: bool = False) -> TemplateManifest:
         organization=spec.organization,
         external=spec.external,
         init=spec.init if spec.init and spec.init.strip() else None,
+        env_passthrough=spec.env_passthrough,
         parameters=parameters,
         presets=presets,
         agents=agents,
