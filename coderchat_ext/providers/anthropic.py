@@ -159,7 +159,8 @@ class AnthropicModel:
             max_tokens += budget
         params["max_tokens"] = max_tokens
         if opts.effort:
-            params["output_config"] = {"effort": opts.effort}
+            # As an extra body field: SDK releases before output_config reject the argument.
+            params["extra_body"] = {"output_config": {"effort": opts.effort}}
         tools = _tools(request, opts)
         if tools:
             params["tools"] = tools
