@@ -49,7 +49,7 @@ PROVIDER_DISPLAY_NAMES: Mapping[str, str] = {
     "openai-compat": "OpenAI Compatible",
     "openrouter": "OpenRouter",
     "vercel": "Vercel AI Gateway",
-    "demo": "Demo model",
+    "demo": "Offline demo model",
     "scripted": "Scripted model",
 }
 """Provider display names used in messages (reference §5.8, plus our ``demo`` and ``scripted``)."""
@@ -306,7 +306,9 @@ _TERMINAL_TEMPLATES: dict[str, str] = {
         "This conversation was started with an API key that is no longer available. "
         "Send your message again to continue."
     ),
-    "provider_disabled": "The {name} provider has been disabled. Contact your Coder administrator.",
+    "provider_disabled": (
+        "The {name} provider has been disabled. Contact your Jupyter server administrator."
+    ),
 }
 _RETRY_TEMPLATES: dict[str, str] = {
     "overloaded": "{subject} is temporarily overloaded.",

@@ -252,7 +252,10 @@ def disabled(name: str) -> str:
         pytest.param(
             ProviderError(disabled("openai") + "\n", status_code=503),
             ChatError(
-                message="The OpenAI provider has been disabled. Contact your Coder administrator.",
+                message=(
+                    "The OpenAI provider has been disabled. "
+                    "Contact your Jupyter server administrator."
+                ),
                 detail=disabled("openai"),
                 kind="provider_disabled",
                 provider="openai",
@@ -263,7 +266,9 @@ def disabled(name: str) -> str:
         pytest.param(
             ProviderError(disabled("mycustomprovider") + "\n", status_code=503),
             ChatError(
-                message="The AI provider has been disabled. Contact your Coder administrator.",
+                message=(
+                    "The AI provider has been disabled. Contact your Jupyter server administrator."
+                ),
                 detail=disabled("mycustomprovider"),
                 kind="provider_disabled",
                 status_code=503,
@@ -274,7 +279,8 @@ def disabled(name: str) -> str:
             disabled("anthropic"),
             ChatError(
                 message=(
-                    "The Anthropic provider has been disabled. Contact your Coder administrator."
+                    "The Anthropic provider has been disabled. "
+                    "Contact your Jupyter server administrator."
                 ),
                 detail=disabled("anthropic"),
                 kind="provider_disabled",
@@ -285,7 +291,10 @@ def disabled(name: str) -> str:
         pytest.param(
             ProviderError(disabled("google") + "\n", status_code=503),
             ChatError(
-                message="The Google provider has been disabled. Contact your Coder administrator.",
+                message=(
+                    "The Google provider has been disabled. "
+                    "Contact your Jupyter server administrator."
+                ),
                 detail=disabled("google"),
                 kind="provider_disabled",
                 provider="google",
@@ -1092,7 +1101,7 @@ def test_classify_treats_an_asyncio_deadline_as_not_retryable() -> None:
         ),
         (
             ChatError(message="", kind="generic", provider="demo"),
-            "Demo model returned an unexpected error.",
+            "Offline demo model returned an unexpected error.",
         ),
         (
             ChatError(
@@ -1395,7 +1404,10 @@ def fail(exc: Exception) -> Handler:
         pytest.param(
             lambda: openai_chat_error(answer(503, disabled("openai").encode())),
             ChatError(
-                message="The OpenAI provider has been disabled. Contact your Coder administrator.",
+                message=(
+                    "The OpenAI provider has been disabled. "
+                    "Contact your Jupyter server administrator."
+                ),
                 detail=disabled("openai"),
                 kind="provider_disabled",
                 provider="openai",
