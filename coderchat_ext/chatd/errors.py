@@ -13,13 +13,18 @@ this module imports neither SDK.
 
 How the Go rules map onto Python:
 
-- A wrapped error is one reached through ``__cause__`` (``raise ... from err``), the analogue of
-  ``%w``; the texts of the chain are joined with ``": "`` the way Go prints wrapped errors.
+- A wrapped error is one reached through ``__cause__`` (``raise ... from err``), else
+  ``__context__`` (raised while handling it), the analogue of ``%w``; the texts of the chain are
+  joined with ``": "`` the way Go prints wrapped errors.
+- Only our own errors' text is matched: what an SDK or its HTTP library words into an exception
+  changes between releases, so an SDK error counts by its type, its HTTP status and the
+  provider's error body.
 - ``asyncio.CancelledError`` plays ``context.Canceled``. A ``TimeoutError`` without text (what
-  ``asyncio.timeout`` and ``asyncio.wait_for`` raise) plays ``context.DeadlineExceeded``.
-- An exception whose class name contains ``Timeout`` or ``Connection`` (the SDKs'
-  ``APITimeoutError`` and ``APIConnectionError``, the builtin ``ConnectionError`` family, httpx
-  timeouts) is a transport failure, like Go's transport patterns.
+  ``asyncio.timeout`` and ``asyncio.wait_for`` raise) plays ``context.DeadlineExceeded``, unless
+  a transport error wraps it (anyio's, under an SDK read timeout).
+- A transport failure is one by type: the SDKs' ``APIConnectionError`` (``APITimeoutError``
+  included), httpx/httpcore/h11 transport errors, the builtin ``ConnectionError`` family and a
+  socket ``TimeoutError``, like Go's transport patterns.
 - An h2 ``StreamReset`` event, as httpcore raises it inside ``RemoteProtocolError``, plays Go's
   typed ``http2.StreamError``: a peer reset with a transient code is retryable, any other reset is
   not, whatever the surrounding text says.
