@@ -13,13 +13,18 @@ this module imports neither SDK.
 
 How the Go rules map onto Python:
 
-- A wrapped error is one reached through ``__cause__`` (``raise ... from err``), the analogue of
-  ``%w``; the texts of the chain are joined with ``": "`` the way Go prints wrapped errors.
+- A wrapped error is one reached through ``__cause__`` (``raise ... from err``), else
+  ``__context__`` (raised while handling it), the analogue of ``%w``; the texts of the chain are
+  joined with ``": "`` the way Go prints wrapped errors.
+- Only our own errors' text is matched: what an SDK or its HTTP library words into an exception
+  changes between releases, so an SDK error counts by its type, its HTTP status and the
+  provider's error body.
 - ``asyncio.CancelledError`` plays ``context.Canceled``. A ``TimeoutError`` without text (what
-  ``asyncio.timeout`` and ``asyncio.wait_for`` raise) plays ``context.DeadlineExceeded``.
-- An exception whose class name contains ``Timeout`` or ``Connection`` (the SDKs'
-  ``APITimeoutError`` and ``APIConnectionError``, the builtin ``ConnectionError`` family, httpx
-  timeouts) is a transport failure, like Go's transport patterns.
+  ``asyncio.timeout`` and ``asyncio.wait_for`` raise) plays ``context.DeadlineExceeded``, unless
+  a transport error wraps it (anyio's, under an SDK read timeout).
+- A transport failure is one by type: the SDKs' ``APIConnectionError`` (``APITimeoutError``
+  included), httpx/httpcore/h11 transport errors, the builtin ``ConnectionError`` family and a
+  socket ``TimeoutError``, like Go's transport patterns.
 - An h2 ``StreamReset`` event, as httpcore raises it inside ``RemoteProtocolError``, plays Go's
   typed ``http2.StreamError``: a peer reset with a transient code is retryable, any other reset is
   not, whatever the surrounding text says.
@@ -49,7 +54,7 @@ PROVIDER_DISPLAY_NAMES: Mapping[str, str] = {
     "openai-compat": "OpenAI Compatible",
     "openrouter": "OpenRouter",
     "vercel": "Vercel AI Gateway",
-    "demo": "Demo model",
+    "demo": "Offline demo model",
     "scripted": "Scripted model",
 }
 """Provider display names used in messages (docs/loop.md#error-classification, plus our ``demo`` and
@@ -308,7 +313,9 @@ _TERMINAL_TEMPLATES: dict[str, str] = {
         "This conversation was started with an API key that is no longer available. "
         "Send your message again to continue."
     ),
-    "provider_disabled": "The {name} provider has been disabled. Contact your Coder administrator.",
+    "provider_disabled": (
+        "The {name} provider has been disabled. Contact your Jupyter server administrator."
+    ),
 }
 _RETRY_TEMPLATES: dict[str, str] = {
     "overloaded": "{subject} is temporarily overloaded.",
@@ -437,6 +444,8 @@ class _ProviderFacts:
     # The body's error type and code (or its text when it is not JSON): matched like the text.
     signals: str = ""
     host: str = ""
+    # Read from an SDK exception, whose text is not read (see _classify).
+    from_library: bool = False
 
 
 def _classify(err: BaseException | str) -> Classification:
@@ -445,9 +454,18 @@ def _classify(err: BaseException | str) -> Classification:
         if isinstance(link, ClassifiedError):
             return _normalize(link.classification)
 
-    message = err.strip() if isinstance(err, str) else _chain_text(chain)
     facts = _provider_facts(chain)
-    lower = message.lower()
+    if isinstance(err, str):
+        message = own = err.strip()
+    else:
+        message = _chain_text(chain)
+        # What an SDK or HTTP library renders into its exception text changes between releases,
+        # so only our own errors' text is read; the provider's body stands in for the SDK's
+        # rendering of it.
+        own = _chain_text(link for link in chain if not _is_library_error(link))
+        if facts.from_library and facts.detail:
+            own = f"{own}\n{facts.detail}" if own else facts.detail
+    lower = own.lower()
     text = f"{lower}\n{facts.signals}" if facts.signals else lower
     status = facts.status_code or _status_from_text(lower)
     provider = _detect_provider(f"{text}\n{facts.host}")
@@ -480,9 +498,14 @@ def _classify(err: BaseException | str) -> Classification:
             "generic", provider or "openai", facts, status, retryable=True, detail=facts.detail
         )
 
-    h2_reset_retryable = _h2_stream_reset(lower)
-    deadline = "context deadline exceeded" in text or any(_is_deadline(e) for e in chain)
-    transport = _contains_any(text, _TIMEOUT_PATTERNS) or any(_is_transport(e) for e in chain)
+    # httpcore renders h2's StreamReset event into its exception text: the nearest thing to
+    # Go's typed http2.StreamError there is.
+    h2_reset_retryable = _h2_stream_reset(
+        " ".join(str(link) for link in chain).lower() if chain else lower
+    )
+    failure = _typed_failure(chain)
+    deadline = "context deadline exceeded" in text or failure == "deadline"
+    transport = failure == "transport" or _contains_any(text, _TIMEOUT_PATTERNS)
     if h2_reset_retryable is False:
         # The reset code is the better witness: protocol bugs must not retry.
         transport = False
@@ -535,11 +558,13 @@ def _classify(err: BaseException | str) -> Classification:
 
 
 def _cause_chain(err: BaseException) -> list[BaseException]:
+    """``err`` and what it wraps, outermost first: ``__cause__`` (``raise ... from``), else
+    ``__context__`` (raised while handling it) unless suppressed, as tracebacks print them."""
     chain: list[BaseException] = []
     link: BaseException | None = err
     while link is not None and all(link is not seen for seen in chain):
         chain.append(link)
-        link = link.__cause__
+        link = link.__cause__ if link.__suppress_context__ else link.__context__
     return chain
 
 
@@ -550,6 +575,10 @@ def _chain_text(chain: Iterable[BaseException]) -> str:
         # `raise X(f"...: {err}") from err` already carries the cause's text.
         if text and not any(text in part for part in parts):
             parts.append(text)
+        if _is_wire_error(link):
+            # Below the first transport error lie its library's internals (h11 states, anyio
+            # cancel scopes), not news for a reader.
+            break
     return ": ".join(parts)
 
 
@@ -594,9 +623,60 @@ def _is_deadline(err: BaseException) -> bool:
     return isinstance(err, (TimeoutError, asyncio.TimeoutError)) and not str(err).strip()
 
 
+_SDK_MODULES = frozenset({"anthropic", "openai"})
+_WIRE_MODULES = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11", "h2", "anyio"})
+# Base classes of transport failures, by top-level module: the SDKs' wrapper of any of them
+# (APITimeoutError is a subclass) and the errors of the HTTP stacks the SDKs run on (httpx is
+# 0.x and httpx2 2.x of one library; httpcore likewise).
+_TRANSPORT_BASES = frozenset(
+    {
+        ("anthropic", "APIConnectionError"),
+        ("openai", "APIConnectionError"),
+        *((m, "TransportError") for m in ("httpx", "httpx2")),
+        *(
+            (m, name)
+            for m in ("httpcore", "httpcore2")
+            for name in ("TimeoutException", "NetworkError", "ProtocolError")
+        ),
+        ("h11", "ProtocolError"),
+    }
+)
+
+
+def _module_root(cls: type) -> str:
+    return cls.__module__.split(".", 1)[0]
+
+
+def _is_library_error(err: BaseException) -> bool:
+    """Raised by a provider SDK or the HTTP stack under it (whose wording is theirs)."""
+    return _module_root(type(err)) in _SDK_MODULES | _WIRE_MODULES
+
+
+def _is_wire_error(err: BaseException) -> bool:
+    return _module_root(type(err)) in _WIRE_MODULES or isinstance(err, OSError)
+
+
 def _is_transport(err: BaseException) -> bool:
-    name = type(err).__name__
-    return "Timeout" in name or "Connection" in name
+    """A connection, protocol or read failure, by type: the builtin ``ConnectionError`` family,
+    a socket ``TimeoutError`` (one with text), or a class of :data:`_TRANSPORT_BASES`."""
+    if isinstance(err, ConnectionError) or (
+        isinstance(err, TimeoutError) and not _is_deadline(err)
+    ):
+        return True
+    return any((_module_root(cls), cls.__name__) in _TRANSPORT_BASES for cls in type(err).__mro__)
+
+
+def _typed_failure(chain: Iterable[BaseException]) -> str | None:
+    """``"transport"`` or ``"deadline"`` (a bare ``TimeoutError``, as ``asyncio.timeout``
+    raises it), whichever the chain reaches first from the outside; ``None`` for neither.
+    The SDKs' own read timeouts wrap such a bare ``TimeoutError`` of anyio's: the transport
+    error around it decides."""
+    for link in chain:
+        if _is_transport(link):
+            return "transport"
+        if _is_deadline(link):
+            return "deadline"
+    return None
 
 
 def _attr(obj: object, name: str) -> Any:
@@ -635,6 +715,7 @@ def _provider_facts(chain: Iterable[BaseException]) -> _ProviderFacts:
             retry_after=_retry_after(headers),
             signals=" ".join(signals).lower(),
             host=host,
+            from_library=_is_library_error(link),
         )
     return _ProviderFacts(host=host)
 

@@ -37,7 +37,8 @@ _Client = TypeVar("_Client")
 
 
 class ClientCache:
-    """One SDK client per (event loop, provider, base URL, key), reused across calls.
+    """One SDK client per (event loop, provider, base URL, key, read timeout), reused across
+    calls.
 
     An SDK client's connection pool belongs to the event loop that opened it, so clients are
     kept per running loop (and dropped with it). The key is held only as a digest here.
@@ -45,16 +46,23 @@ class ClientCache:
 
     def __init__(self) -> None:
         self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[tuple[str, str, str], Any]
+            asyncio.AbstractEventLoop, dict[tuple[str, str, str, float], Any]
         ] = weakref.WeakKeyDictionary()
 
     def get(
-        self, provider: str, base_url: str, api_key: str, build: Callable[[], _Client]
+        self,
+        provider: str,
+        base_url: str,
+        api_key: str,
+        read_timeout: float,
+        build: Callable[[], _Client],
     ) -> _Client:
-        """The cached client for these settings, built with ``build()`` the first time."""
+        """The cached client for these settings (``read_timeout`` in seconds), built with
+        ``build()`` the first time."""
         loop = asyncio.get_running_loop()
         clients = self._by_loop.setdefault(loop, {})
-        key = (provider, base_url, hashlib.sha256(api_key.encode("utf-8")).hexdigest())
+        digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+        key = (provider, base_url, digest, read_timeout)
         client = clients.get(key)
         if client is None:
             client = clients[key] = build()

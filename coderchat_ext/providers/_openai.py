@@ -21,19 +21,22 @@ ERROR_STATUS = {
 200 stream so it classifies like the same error before the stream."""
 
 
-def client(provider: str, base_url: str, api_key: str) -> openai.AsyncOpenAI:
-    """The cached ``AsyncOpenAI`` for these settings: no SDK retries (the loop retries,
-    docs/loop.md#retries) and an explicit key and base URL, so the SDK never falls back to
-    ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` from the environment."""
+def client(
+    provider: str, base_url: str, api_key: str, read_timeout: float = READ_TIMEOUT
+) -> openai.AsyncOpenAI:
+    """The cached ``AsyncOpenAI`` for these settings (``read_timeout`` in seconds): no SDK
+    retries (the loop retries, docs/loop.md#retries) and an explicit key and base URL, so the
+    SDK never falls back to ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` from the environment."""
     return CLIENTS.get(
         provider,
         base_url,
         api_key,
+        read_timeout,
         lambda: openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
-            timeout=openai.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+            timeout=openai.Timeout(read_timeout, connect=CONNECT_TIMEOUT),
         ),
     )
 

@@ -107,15 +107,19 @@ class AnthropicModel:
     """A :class:`~coderchat_ext.providers.base.Model` over the Anthropic Messages API.
 
     ``api_key`` empty raises a 401 :class:`ProviderError` at the first call without sending
-    anything; ``base_url`` empty means :data:`DEFAULT_BASE_URL`.
+    anything; ``base_url`` empty means :data:`DEFAULT_BASE_URL`; ``read_timeout`` is the
+    seconds the provider may stay silent inside a response.
     """
 
     provider = "anthropic"
 
-    def __init__(self, model: str, *, api_key: str, base_url: str = "") -> None:
+    def __init__(
+        self, model: str, *, api_key: str, base_url: str = "", read_timeout: float = READ_TIMEOUT
+    ) -> None:
         self.model = model
         self._api_key = api_key
         self.base_url = base_url or DEFAULT_BASE_URL
+        self.read_timeout = read_timeout
 
     def __repr__(self) -> str:
         return f"AnthropicModel(model={self.model!r}, base_url={self.base_url!r})"
@@ -125,11 +129,12 @@ class AnthropicModel:
             self.provider,
             self.base_url,
             self._api_key,
+            self.read_timeout,
             lambda: anthropic.AsyncAnthropic(
                 api_key=self._api_key,
                 base_url=self.base_url,
                 max_retries=0,
-                timeout=anthropic.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+                timeout=anthropic.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT),
             ),
         )
 
@@ -155,7 +160,8 @@ class AnthropicModel:
             max_tokens += budget
         params["max_tokens"] = max_tokens
         if opts.effort:
-            params["output_config"] = {"effort": opts.effort}
+            # As an extra body field: SDK releases before output_config reject the argument.
+            params["extra_body"] = {"output_config": {"effort": opts.effort}}
         tools = _tools(request, opts)
         if tools:
             params["tools"] = tools

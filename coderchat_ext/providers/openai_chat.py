@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from ..models import ChatMessagePart, ChatModelConfig, new_id
 from . import _openai
 from ._common import (
+    READ_TIMEOUT,
     args_json,
     file_placeholder,
     file_text,
@@ -74,15 +75,24 @@ class OpenAIChatModel:
     """A :class:`~coderchat_ext.providers.base.Model` over Chat Completions.
 
     ``api_key`` empty sends :data:`PLACEHOLDER_KEY`; ``base_url`` empty means
-    :data:`DEFAULT_BASE_URL`.
+    :data:`DEFAULT_BASE_URL`; ``read_timeout`` is the seconds the endpoint may stay silent
+    inside a response.
     """
 
     provider = "openai-compat"
 
-    def __init__(self, model: str, *, api_key: str = "", base_url: str = "") -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str = "",
+        base_url: str = "",
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         self.model = model
         self._api_key = api_key or PLACEHOLDER_KEY
         self.base_url = base_url or DEFAULT_BASE_URL
+        self.read_timeout = read_timeout
 
     def __repr__(self) -> str:
         return f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r})"
@@ -129,7 +139,7 @@ class OpenAIChatModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
         """Stream one response (see the module docstring for the mapping and the errors)."""
         params = self.request_params(request)
-        client = _openai.client(self.provider, self.base_url, self._api_key)
+        client = _openai.client(self.provider, self.base_url, self._api_key, self.read_timeout)
         parser = StreamParser()
         chunks = await client.chat.completions.create(**params, stream=True)
         try:

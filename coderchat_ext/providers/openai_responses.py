@@ -40,6 +40,7 @@ from pydantic import ValidationError
 from ..models import ChatMessagePart, ChatModelConfig, OpenAIProviderOptions
 from . import _openai
 from ._common import (
+    READ_TIMEOUT,
     args_json,
     args_object,
     file_placeholder,
@@ -96,15 +97,19 @@ class OpenAIResponsesModel:
     """A :class:`~coderchat_ext.providers.base.Model` over the OpenAI Responses API.
 
     ``api_key`` empty raises a 401 :class:`ProviderError` at the first call without sending
-    anything; ``base_url`` empty means :data:`DEFAULT_BASE_URL`.
+    anything; ``base_url`` empty means :data:`DEFAULT_BASE_URL`; ``read_timeout`` is the
+    seconds the provider may stay silent inside a response.
     """
 
     provider = "openai"
 
-    def __init__(self, model: str, *, api_key: str, base_url: str = "") -> None:
+    def __init__(
+        self, model: str, *, api_key: str, base_url: str = "", read_timeout: float = READ_TIMEOUT
+    ) -> None:
         self.model = model
         self._api_key = api_key
         self.base_url = base_url or DEFAULT_BASE_URL
+        self.read_timeout = read_timeout
 
     def __repr__(self) -> str:
         return f"OpenAIResponsesModel(model={self.model!r}, base_url={self.base_url!r})"
@@ -172,7 +177,7 @@ class OpenAIResponsesModel:
         if not self._api_key:
             raise missing_key_error(DISPLAY_NAMES[self.provider])
         params = self.request_params(request)
-        client = _openai.client(self.provider, self.base_url, self._api_key)
+        client = _openai.client(self.provider, self.base_url, self._api_key, self.read_timeout)
         parser = StreamParser()
         events = await client.responses.create(**params, stream=True)
         try:

@@ -20,7 +20,7 @@ from tornado import web
 
 from .base import AUTH_RESOURCE
 
-PAGE_TITLE = "Coder chat"
+PAGE_TITLE = "Jupyter agent chat"
 
 _PAGE = """<!doctype html>
 <html lang="en">

@@ -58,7 +58,8 @@ RESOLVER_SERVICE = "workspaces"
 """The key of the :class:`AgentResolver` (the workspace service) in the daemon's services and
 ``ToolContext.services``."""
 
-# Connection errors: upstream's text errors (docs/workspaces.md#connection-errors).
+# Connection errors: upstream's text errors (docs/workspaces.md#connection-errors), with a restart
+# through the start_workspace tool where upstream points at its dashboard.
 NO_WORKSPACE = (
     "no workspace is associated with this chat. Use the create_workspace tool to create one"
 )
@@ -68,11 +69,11 @@ NO_RUNNING_AGENT = (
 )
 AGENT_DISCONNECTED = (
     "workspace agent is disconnected and cannot execute tools. The workspace may need to be "
-    "restarted from the Coder dashboard"
+    "restarted with the start_workspace tool"
 )
 AGENT_TIMEOUT = (
-    "connection to the workspace agent timed out. The workspace may need to be restarted from "
-    "the Coder dashboard"
+    "connection to the workspace agent timed out. The workspace may need to be restarted with "
+    "the start_workspace tool"
 )
 
 DEFAULT_CALL_TIMEOUT = 60.0

@@ -20,14 +20,19 @@ from ..store.db import Conn
 
 QUOTA_TITLE = "Workspace quota reached"
 QUOTA_MESSAGES = {
-    "create": "Coder could not create this workspace because your workspace quota is full.",
-    "start": "Coder could not start this workspace because your workspace quota is full.",
+    "create": (
+        "The Jupyter server could not create this workspace because your workspace quota is full."
+    ),
+    "start": (
+        "The Jupyter server could not start this workspace because your workspace quota is full."
+    ),
 }
 QUOTA_NEXT_STEPS = (
     "Delete a workspace you no longer need to free quota.",
     "Ask an administrator to raise your group quota allowance.",
 )
-"""The quota payload's fixed texts, upstream's (docs/workspaces.md#quota)."""
+"""The quota payload's fixed texts, upstream's (docs/workspaces.md#quota), naming the Jupyter
+server where upstream names itself."""
 
 
 @dataclass(frozen=True)

@@ -382,7 +382,7 @@ async def test_a_dead_kernel_makes_the_agent_disconnected_until_start_workspace(
         await app.workspaces.agent_for_chat(model)
     assert str(refused.value) == (
         "workspace agent is disconnected and cannot execute tools. The workspace may need to "
-        "be restarted from the Coder dashboard"
+        "be restarted with the start_workspace tool"
     )
     recorded = await api.ok("GET", f"workspaces/{workspace['id']}", headers=BOB)
     assert recorded["latest_build"]["agents"][0]["status"] == "disconnected"

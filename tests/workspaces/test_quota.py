@@ -57,7 +57,10 @@ def test_the_quota_payload_has_the_references_fields_and_texts() -> None:
         "error_code": "INSUFFICIENT_QUOTA",
         "error": "insufficient quota",
         "title": "Workspace quota reached",
-        "message": "Coder could not create this workspace because your workspace quota is full.",
+        "message": (
+            "The Jupyter server could not create this workspace because your workspace quota "
+            "is full."
+        ),
         "next_steps": [
             "Delete a workspace you no longer need to free quota.",
             "Ask an administrator to raise your group quota allowance.",
@@ -67,7 +70,7 @@ def test_the_quota_payload_has_the_references_fields_and_texts() -> None:
     }
     start = insufficient_quota_payload("start", error="e", build_id=None, usage=None)
     assert start["message"] == (
-        "Coder could not start this workspace because your workspace quota is full."
+        "The Jupyter server could not start this workspace because your workspace quota is full."
     )
     assert "quota" not in start
     assert "build_id" not in start

@@ -268,7 +268,10 @@ async def test_create_workspace_over_quota_returns_the_quota_payload_and_binds_t
         "error": "insufficient quota: this workspace costs 5 credits per day and 0 of your "
         f"{BUDGET} credits are in use",
         "title": "Workspace quota reached",
-        "message": "Coder could not create this workspace because your workspace quota is full.",
+        "message": (
+            "The Jupyter server could not create this workspace because your workspace quota "
+            "is full."
+        ),
         "next_steps": [
             "Delete a workspace you no longer need to free quota.",
             "Ask an administrator to raise your group quota allowance.",
