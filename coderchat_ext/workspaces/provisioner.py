@@ -342,7 +342,11 @@ class Provisioner:
             )
             try:
                 kernel_id = await self.agents.start(
-                    agent_id, kernel_name=spec.kernel, path=workspace.directory, env=env
+                    agent_id,
+                    kernel_name=spec.kernel,
+                    path=workspace.directory,
+                    env=env,
+                    sandbox=manifest.sandbox.runtime() if manifest.sandbox else None,
                 )
             except Exception as exc:
                 with contextlib.suppress(Exception):

@@ -191,8 +191,13 @@ def test_execute_runs_in_the_workspace_with_the_non_interactive_environment(root
     assert result["exit_code"] == 0
     assert result["output"] == f"{root}\ntrue true cat dumb 1\n"
     assert result["wall_duration_ms"] >= 0
-    failed = rt.execute("echo oops >&2; exit 3", workdir="/")
-    assert (failed["success"], failed["exit_code"], failed["output"]) == (False, 3, "oops\n")
+    (root / "sub").mkdir()
+    failed = rt.execute("pwd; echo oops >&2; exit 3", workdir=str(root / "sub"))
+    assert (failed["success"], failed["exit_code"], failed["output"]) == (
+        False,
+        3,
+        f"{root / 'sub'}\noops\n",
+    )
 
 
 def test_execute_notes_file_dumps() -> None:
