@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 from ..models import (
     TemplateAgent,
@@ -153,7 +160,8 @@ class _AgentSpec(_Spec):
 
 class _SandboxSpec(_Spec):
     mode: Literal["none", "bubblewrap"] = "none"
-    network: bool = True
+    network: StrictBool = True
+    """A security setting: "off" or "no" is an error rather than read as false."""
     read_only: list[str] = Field(default_factory=list)
 
     @field_validator("read_only")
