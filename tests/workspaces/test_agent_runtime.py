@@ -448,3 +448,46 @@ def test_git_status_reports_branch_and_changed_files(root: Path) -> None:
     assert status["is_repo"] is True
     assert status["branch"] == "main"
     assert status["files"] == [{"path": "new.txt", "status": "??"}]
+
+
+# --- sandbox ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandboxed() -> Any:
+    rt.configure({"mode": "bubblewrap", "network": False, "read_only": []})
+    yield
+    rt.configure(None)
+
+
+def test_sandboxed_processes_are_still_signalled_timed_out_and_cancelled_as_a_group(
+    root: Path, sandboxed: None
+) -> None:
+    pid = rt.execute("sleep 60 & sleep 60; wait", run_in_background=True)["background_process_id"]
+    rt.process_signal(pid, "terminate")
+    assert rt.process_output(pid, wait_timeout="10s")["exit_code"] == -15
+    timed_out = rt.execute("echo begun; sleep 60", timeout="200ms")
+    assert timed_out["output"] == "begun\n"
+    rt.process_signal(timed_out["background_process_id"], "kill")
+    waited = rt.process_output(timed_out["background_process_id"], wait_timeout="10s")
+    assert waited["exit_code"] == -9
+    assert rt.execute("pwd")["output"] == f"{root}\n"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_status_runs_in_the_sandbox(root: Path, sandboxed: None) -> None:
+    rt.execute("git init -q -b main && echo x > new.txt")
+    # A repository's config names programs git runs: in the sandbox they cannot reach out.
+    outside = root.parent / f"{root.name}-fsmonitor"
+    rt.execute(f"git config core.fsmonitor 'touch {outside}; false'")
+    status = rt.git_status()
+    assert (status["is_repo"], status["files"]) == (True, [{"path": "new.txt", "status": "??"}])
+    assert not outside.exists()
+
+
+def test_configure_refuses_a_sandbox_without_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(OpError, match=r"install the bubblewrap package"):
+        rt.configure({"mode": "bubblewrap"})
+    with pytest.raises(OpError, match=r'^unknown sandbox mode "jail"'):
+        rt.configure({"mode": "jail"})
