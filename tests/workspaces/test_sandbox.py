@@ -8,6 +8,7 @@ Needs ``bwrap`` on the machine (Debian package ``bubblewrap``)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -24,8 +25,9 @@ from tests.workspaces.helpers import (
     wait_build,
     write_template,
 )
+from tests.workspaces.test_agents import Agents, kernel_pid, make_agents, wait_for
 
-__all__ = ["coderchat_config", "jp_server_config", "template_dir"]
+__all__ = ["coderchat_config", "jp_server_config", "make_agents", "template_dir"]
 
 BUILD_TIMEOUT = 120
 SANDBOXED = """
@@ -137,3 +139,18 @@ async def test_a_sandboxed_template_without_bwrap_fails_the_build_naming_the_pac
     [agent] = workspace["latest_build"]["agents"]
     assert agent["status"] == "disconnected"
     await delete(api, workspace)
+
+
+async def test_a_restarted_kernel_keeps_its_sandbox(make_agents: Any, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("s3cret\n")
+    agents: Agents = make_agents()
+    agents.started.append("boxed")
+    sandbox = {"mode": "bubblewrap", "network": False, "read_only": []}
+    await agents.manager.start("boxed", kernel_name="python3", path="", sandbox=sandbox)
+    read = {"command": f"cat {outside}"}
+    assert (await agents.manager.call("boxed", "execute", read))["exit_code"] == 1
+    os.kill(kernel_pid(agents, "boxed"), signal.SIGKILL)
+    await wait_for(lambda: "disconnected" in agents.statuses["boxed"])
+    await wait_for(lambda: agents.manager.status("boxed") == "connected", timeout=30)
+    assert (await agents.manager.call("boxed", "execute", read))["exit_code"] == 1
