@@ -463,7 +463,10 @@ def sandboxed() -> Any:
 def test_sandboxed_processes_are_still_signalled_timed_out_and_cancelled_as_a_group(
     root: Path, sandboxed: None
 ) -> None:
-    pid = rt.execute("sleep 60 & sleep 60; wait", run_in_background=True)["background_process_id"]
+    command = "echo up; sleep 60 & sleep 60; wait"
+    pid = rt.execute(command, run_in_background=True)["background_process_id"]
+    # Once it runs: a SIGTERM while bwrap is still setting the sandbox up can be lost.
+    wait_until(lambda: rt.process_output(pid, wait_timeout="0s").get("output") == "up\n")
     rt.process_signal(pid, "terminate")
     assert rt.process_output(pid, wait_timeout="10s")["exit_code"] == -15
     timed_out = rt.execute("echo begun; sleep 60", timeout="200ms")
