@@ -540,6 +540,9 @@ def edit_files(files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
 
 _sandbox: list[str] | None = None
 """The bubblewrap command line commands run under (up to the ``--chdir``), or None."""
+_sandbox_error: str | None = None
+"""Why every command is refused: the sandbox asked for cannot run (fail closed, whatever the
+daemon does next with this kernel)."""
 
 
 def configure(sandbox: dict[str, Any] | None = None) -> None:
@@ -552,12 +555,19 @@ def configure(sandbox: dict[str, Any] | None = None) -> None:
     and ``read_only`` mounted read-only, fresh ``/tmp``, home folder (empty), ``/dev`` and
     ``/proc`` (new PID namespace: no other process is visible) and, with ``network`` false,
     no network. Raises :class:`OpError` when ``bwrap`` is not on the kernel's ``PATH`` or
-    cannot create a sandbox here."""
-    global _sandbox
+    cannot create a sandbox here; commands are then refused with that message."""
+    global _sandbox, _sandbox_error
+    try:
+        _sandbox, _sandbox_error = _sandbox_command(sandbox), None
+    except OpError as exc:
+        _sandbox, _sandbox_error = None, str(exc)
+        raise
+
+
+def _sandbox_command(sandbox: dict[str, Any] | None) -> list[str] | None:
     mode = (sandbox or {}).get("mode", "none")
     if mode == "none":
-        _sandbox = None
-        return
+        return None
     if mode != "bubblewrap":
         raise OpError(f'unknown sandbox mode "{mode}" (expected "none" or "bubblewrap")')
     assert sandbox is not None
@@ -584,7 +594,7 @@ def configure(sandbox: dict[str, Any] | None = None) -> None:
             f"the bubblewrap sandbox cannot run here: {probe.stderr.strip() or probe.returncode}"
             " (bwrap needs unprivileged user namespaces, or to be installed setuid)"
         )
-    _sandbox = argv
+    return argv
 
 
 def _bwrap_args(network: bool, read_only: Any) -> list[str]:
@@ -623,7 +633,10 @@ def _under_system_dir(path: str) -> bool:
 
 
 def _command(argv: list[str], cwd: str) -> list[str]:
-    """``argv`` as run in ``cwd``: inside the sandbox when one is configured."""
+    """``argv`` as run in ``cwd``: inside the sandbox when one is configured. Raises
+    :class:`OpError` when the sandbox asked for cannot run."""
+    if _sandbox_error is not None:
+        raise OpError(_sandbox_error)
     if _sandbox is None:
         return argv
     return [*_sandbox, "--chdir", cwd, "--", *argv]

@@ -488,9 +488,18 @@ def test_git_status_runs_in_the_sandbox(root: Path, sandboxed: None) -> None:
     assert not outside.exists()
 
 
-def test_configure_refuses_a_sandbox_without_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sandbox_that_cannot_run_is_refused_and_so_is_every_command_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(OpError, match=r"install the bubblewrap package"):
-        rt.configure({"mode": "bubblewrap"})
-    with pytest.raises(OpError, match=r'^unknown sandbox mode "jail"'):
-        rt.configure({"mode": "jail"})
+    try:
+        with pytest.raises(OpError, match=r"install the bubblewrap package") as refused:
+            rt.configure({"mode": "bubblewrap"})
+        # Fail closed: the kernel stays usable for the file tools, never runs a command bare.
+        with pytest.raises(OpError) as execute:
+            rt.execute("true")
+        assert str(execute.value) == str(refused.value)
+        with pytest.raises(OpError, match=r'^unknown sandbox mode "jail"'):
+            rt.configure({"mode": "jail"})
+    finally:
+        rt.configure(None)
