@@ -834,6 +834,8 @@ def _start(command: str, workdir: str | None, background: bool) -> _Process:
     if _sandbox is not None:
         # The kernel's temporary folder may be elsewhere; the sandbox has its own /tmp.
         env["TMPDIR"] = "/tmp"
+        # The kernel's own guard (the provisioner sets it); commands get Python's usual path.
+        env.pop("PYTHONSAFEPATH", None)
     popen = subprocess.Popen(
         _command(["sh", "-c", command], cwd),
         cwd=cwd,

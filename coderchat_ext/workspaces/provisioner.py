@@ -350,6 +350,10 @@ class Provisioner:
                 CODERCHAT_WORKSPACE_NAME=workspace.name,
                 CODERCHAT_AGENT_NAME=spec.name,
             )
+            if sandbox:
+                # The kernel then imports nothing from its folder at start (Python >= 3.11),
+                # where a sandboxed command could plant an ipykernel_launcher.py.
+                env["PYTHONSAFEPATH"] = "1"
             try:
                 kernel_id = await self.agents.start(
                     agent_id,

@@ -123,6 +123,32 @@ async def test_sandboxed_commands_write_only_in_the_workspace_and_see_none_of_th
     await delete(api, workspace)
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH is Python 3.11+")
+async def test_a_module_planted_in_the_workspace_does_not_run_at_the_next_kernel_start(
+    api: Any, app: Any, jp_root_dir: Path
+) -> None:
+    workspace = await create(api, "planted")
+    [agent] = workspace["latest_build"]["agents"]
+    marker = jp_root_dir / "escaped.txt"
+    plant = f"echo 'open({str(marker)!r}, \"w\")' > ipykernel_launcher.py"
+    assert (await app.workspaces.agents.call(agent["id"], "execute", {"command": plant}))[
+        "exit_code"
+    ] == 0
+    for transition in ("stop", "start"):
+        await api.ok(
+            "POST", f"workspaces/{workspace['id']}/builds", {"transition": transition}, headers=BOB
+        )
+        restarted = await wait_build(api, workspace["id"], headers=BOB, timeout=BUILD_TIMEOUT)
+    assert restarted["status"] == "running", restarted["latest_build"]["job"]
+    assert not marker.exists()
+    [agent] = restarted["latest_build"]["agents"]
+    result = await app.workspaces.agents.call(
+        agent["id"], "execute", {"command": "python -c 'import sys; print(sys.flags.safe_path)'"}
+    )
+    assert result["output"] == "False\n"
+    await delete(api, restarted)
+
+
 async def test_a_sandboxed_template_without_bwrap_fails_the_build_naming_the_package(
     api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
