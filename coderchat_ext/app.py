@@ -17,7 +17,18 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Dict,
+    Enum,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Unicode,
+    default,
+    validate,
+)
 
 from ._version import __version__
 from .chatd.daemon import ChatDaemon, DaemonConfig
@@ -98,6 +109,14 @@ class CoderChatApp(ExtensionApp):
     )
     agent_inactive_timeout = Float(
         120.0, config=True, help="Seconds without an answer after which an agent is 'timeout'."
+    )
+    sandbox = Enum(
+        ["template", "bubblewrap"],
+        "template",
+        config=True,
+        help="How workspace agents run commands. 'template': as each template's [sandbox] "
+        "says. 'bubblewrap': always in the bubblewrap sandbox (network as the template says, "
+        "on by default), and external templates cannot be started.",
     )
     admin_users = List(
         Unicode(),
@@ -263,6 +282,7 @@ class CoderChatApp(ExtensionApp):
             groups=dict(self.groups),
             agent_inactive_timeout=self.agent_inactive_timeout,
             secret_values=self.secret_values,
+            force_sandbox=self.sandbox == "bubblewrap",
             on_chat_changed=lambda chat: self.daemon.publish_watch(chat, "status_change"),
         )
         await self.workspaces.start()

@@ -42,7 +42,8 @@ class ExecuteArgs(ToolArgs):
     )
     workdir: str | None = Field(
         default=None,
-        description="Working directory for the command (default: the workspace folder).",
+        description="Working directory for the command, inside the workspace folder (default: "
+        "the workspace folder).",
     )
     run_in_background: bool | None = Field(
         default=None,

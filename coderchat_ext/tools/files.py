@@ -10,11 +10,16 @@ from pydantic import Field
 from ._agent import REUSE_WORKSPACE, AgentTool
 from .base import ToolArgs
 
-_PATHS = "Relative paths are relative to the workspace folder."
+_PATHS = (
+    "Paths must be inside the workspace folder; relative paths are relative to it, and paths "
+    "that lead out of it (.., absolute paths elsewhere, symbolic links out) are refused."
+)
 
 
 class ReadFileArgs(ToolArgs):
-    path: str = Field(description="The file or folder to read (absolute, or workspace-relative).")
+    path: str = Field(
+        description="The file or folder to read (workspace-relative, or absolute inside it)."
+    )
     offset: int | None = Field(
         default=None,
         ge=1,
@@ -44,7 +49,9 @@ class ReadFileTool(AgentTool):
 
 
 class WriteFileArgs(ToolArgs):
-    path: str = Field(description="The file to write (absolute, or workspace-relative).")
+    path: str = Field(
+        description="The file to write (workspace-relative, or absolute inside the workspace)."
+    )
     content: str = Field(description="Complete file contents. Replaces any existing contents.")
 
 
@@ -71,7 +78,9 @@ class FileEdit(ToolArgs):
 
 
 class FileEdits(ToolArgs):
-    path: str = Field(description="The file to edit (absolute, or workspace-relative).")
+    path: str = Field(
+        description="The file to edit (workspace-relative, or absolute inside the workspace)."
+    )
     edits: list[FileEdit] = Field(description="Edits applied in order; at least one.")
 
 

@@ -10,7 +10,11 @@ false, "error": "..."}``. Long output (``execute``) is written to ``sys.stdout``
 calling thread while it runs, so the kernel sends it as ``stream`` messages of that request.
 
 Relative paths are relative to the workspace folder: the kernel's working directory when the
-runtime was injected. Operations and their contracts: see the functions in ``OPERATIONS``.
+runtime was injected (for an attached notebook kernel, the notebook's folder). Every path an
+operation takes must stay inside it once symbolic links are followed; others are refused with
+an error the model can act on. ``configure`` (called at each injection) can put ``execute``,
+background processes and ``git_status`` in a bubblewrap sandbox. Operations and their
+contracts: see the functions in ``OPERATIONS``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,8 +41,9 @@ from collections.abc import Callable
 from typing import Any
 
 RESULT_MIME = "application/vnd.coderchat.agent-result+json"
-ROOT = os.getcwd()
-"""The workspace folder (the kernel's working directory at injection)."""
+ROOT = os.path.realpath(os.getcwd())
+"""The workspace folder (the kernel's working directory at injection, symbolic links
+resolved): no operation reaches a path outside it."""
 
 # read_file limits (upstream workspacesdk's read-file-lines defaults, docs/workspaces.md#tools).
 MAX_FILE_BYTES = 10 << 20
@@ -73,6 +79,25 @@ FILE_DUMP_PATTERNS = [
     re.compile(r"^(rg|grep)\s+-l\s+"),
 ]
 FILE_DUMP_NOTE = "Consider using read_file instead of dumping file contents with shell commands."
+
+# The bubblewrap sandbox of commands (``configure``).
+SANDBOX_PACKAGE = "bubblewrap"
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+"""Mounted read-only in the sandbox (when they exist): what programs need to run."""
+ETC_SECRETS = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/etc/krb5.keytab",
+    "/etc/jupyter",
+)
+"""Hidden under an empty file or folder in the sandbox's ``/etc``: credentials, and the
+system-wide Jupyter configuration (which may hold the server's token or password)."""
 
 # Context files and skills (docs/workspaces.md#context-files-and-skills).
 CONTEXT_FILES = ("AGENTS.md",)
@@ -145,8 +170,15 @@ def _cancelled() -> threading.Event:
     return event if event is not None else threading.Event()
 
 
-def hello() -> None:
-    """Publish what the daemon records about this agent (called at injection)."""
+def hello(sandbox: dict[str, Any] | None = None) -> None:
+    """Apply the ``sandbox`` setting (see :func:`configure`) and publish what the daemon
+    records about this agent (called at each injection); a sandbox that cannot run is
+    published as the error."""
+    try:
+        configure(sandbox)
+    except OpError as exc:
+        _publish({"ok": False, "error": str(exc)})
+        return
     _publish(
         {
             "ok": True,
@@ -157,6 +189,7 @@ def hello() -> None:
                 "os": platform.system().lower(),
                 "hostname": socket.gethostname(),
                 "python": platform.python_version(),
+                "sandbox": "bubblewrap" if _sandbox is not None else "none",
             },
         }
     )
@@ -177,11 +210,43 @@ def cancel(call_id: str | None = None) -> dict[str, Any]:
 # --- paths and files ------------------------------------------------------------------------
 
 
+def _inside_root(real: str) -> bool:
+    root = os.path.realpath(ROOT)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _resolve(path: str) -> str:
-    path = os.path.expanduser(path)
-    if not os.path.isabs(path):
-        path = os.path.join(ROOT, path)
-    return os.path.normpath(path)
+    """The real path of ``path`` (``~`` expanded, relative to the workspace root), its symbolic
+    links followed as far as it exists. Raises :class:`OpError` when that is outside the root:
+    a ``..`` escape, an absolute path elsewhere, or a link inside the root that leads out."""
+    full = os.path.normpath(os.path.join(ROOT, os.path.expanduser(path)))
+    real = os.path.realpath(full)
+    if _inside_root(real):
+        return real
+    root = os.path.realpath(ROOT)
+    if _inside_root(full):
+        raise OpError(
+            f'Path "{path}" is outside the workspace root {root}: a symbolic link in it leads '
+            f"to {real}. Only files inside the workspace folder can be used."
+        )
+    raise OpError(
+        f'Path "{path}" is outside the workspace root {root}. Use a path inside the workspace '
+        "folder (relative paths are relative to it)."
+    )
+
+
+def _confined(path: str) -> str | None:
+    """The real path of ``path`` when it is inside the workspace root, else None (for files
+    the runtime reads on its own, such as ``AGENTS.md``, which are skipped when they lead
+    out)."""
+    real = os.path.realpath(path)
+    return real if _inside_root(real) else None
+
+
+def _open_read(full: str) -> Any:
+    """Open the resolved path ``full`` for reading, refusing a final component that became a
+    symbolic link since it was resolved (a background command may race the check)."""
+    return os.fdopen(os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -229,7 +294,7 @@ def read_file(path: str = "", offset: int | None = None, limit: int | None = Non
     try:
         if os.path.isdir(full):
             return _list_directory(full, start, count)
-        with open(full, "rb") as f:
+        with _open_read(full) as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_FILE_BYTES:
                 raise OpError(
@@ -329,6 +394,8 @@ def write_file(path: str = "", content: str = "", encoding: str = "utf-8") -> di
         raise OpError(f"open {path}: is a directory")
     try:
         os.makedirs(os.path.dirname(full), exist_ok=True)
+        # Again: a folder a background command made a link out meanwhile is refused.
+        full = _resolve(path)
         _atomic_write(full, data)
     except OSError as exc:
         raise OpError(f"write {path}: {exc.strerror or exc}") from None
@@ -414,7 +481,11 @@ def edit_files(files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
                 f"files[{i}].edits must contain at least one edit; no files in this batch were "
                 "applied"
             )
-        full = os.path.realpath(_resolve(path))
+        try:
+            full = _resolve(path)
+        except OpError as exc:
+            errors.append(str(exc))
+            continue
         if full in seen:
             errors.append(f"{path}: duplicate file path in request")
             continue
@@ -422,7 +493,7 @@ def edit_files(files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         try:
             if os.path.isdir(full):
                 raise OpError(f"open {path}: not a file")
-            with open(full, "rb") as f:
+            with _open_read(full) as f:
                 original = f.read().decode("utf-8")
         except OSError as exc:
             errors.append(str(_open_error(exc, path)))
@@ -464,6 +535,112 @@ def edit_files(files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         )
         results.append({"path": path, "diff": diff})
     return {"ok": True, "files": results}
+
+
+# --- sandbox --------------------------------------------------------------------------------
+
+_sandbox: list[str] | None = None
+"""The bubblewrap command line commands run under (up to the ``--chdir``), or None."""
+_sandbox_error: str | None = None
+"""Why every command is refused: the sandbox asked for cannot run (fail closed, whatever the
+daemon does next with this kernel)."""
+
+
+def configure(sandbox: dict[str, Any] | None = None) -> None:
+    """Set how commands (``execute``, background processes, ``git_status``) run.
+
+    ``sandbox`` is the template's setting: None or ``{"mode": "none"}`` runs them as the
+    kernel's user sees the machine; ``{"mode": "bubblewrap", "network": bool, "read_only":
+    [absolute paths]}`` runs them under ``bwrap`` with the workspace folder the only writable
+    place, the system folders (``SYSTEM_DIRS`` minus ``ETC_SECRETS``), the Python installation
+    and ``read_only`` mounted read-only, fresh ``/tmp``, home folder (empty), ``/dev`` and
+    ``/proc`` (new PID namespace: no other process is visible) and, with ``network`` false,
+    no network. Raises :class:`OpError` when ``bwrap`` is not on the kernel's ``PATH`` or
+    cannot create a sandbox here; commands are then refused with that message."""
+    global _sandbox, _sandbox_error
+    try:
+        _sandbox, _sandbox_error = _sandbox_command(sandbox), None
+    except OpError as exc:
+        _sandbox, _sandbox_error = None, str(exc)
+        raise
+
+
+def _sandbox_command(sandbox: dict[str, Any] | None) -> list[str] | None:
+    mode = (sandbox or {}).get("mode", "none")
+    if mode == "none":
+        return None
+    if mode != "bubblewrap":
+        raise OpError(f'unknown sandbox mode "{mode}" (expected "none" or "bubblewrap")')
+    assert sandbox is not None
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise OpError(
+            'the template runs commands in a sandbox ([sandbox] mode = "bubblewrap") but bwrap '
+            f"is not on the kernel's PATH: install the {SANDBOX_PACKAGE} package (Debian or "
+            f"Ubuntu: apt-get install {SANDBOX_PACKAGE}) where the kernel runs"
+        )
+    argv = [bwrap, *_bwrap_args(bool(sandbox.get("network", True)), sandbox.get("read_only"))]
+    try:
+        probe = subprocess.run(
+            [*argv, "--chdir", ROOT, "--", "true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OpError(f"the bubblewrap sandbox cannot run: {exc}") from None
+    if probe.returncode != 0:
+        raise OpError(
+            f"the bubblewrap sandbox cannot run here: {probe.stderr.strip() or probe.returncode}"
+            " (bwrap needs unprivileged user namespaces, or to be installed setuid)"
+        )
+    return argv
+
+
+def _bwrap_args(network: bool, read_only: Any) -> list[str]:
+    """bwrap options for the sandbox :func:`configure` describes; later mounts go over earlier
+    ones, so the workspace comes last (it may lie under the home folder or ``/tmp``)."""
+    args = ["--unshare-all", "--die-with-parent"]
+    if network:
+        args.append("--share-net")
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in ETC_SECRETS:
+        if os.path.islink(path) or not os.path.lexists(path):
+            continue
+        args += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
+    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    home = os.path.expanduser("~")
+    if home != "/" and os.path.isdir(home):
+        args += ["--tmpfs", home]
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    extra = [str(p) for p in read_only or [] if os.path.isabs(str(p))]
+    for path in sorted(prefixes) + extra:
+        if os.path.exists(path) and not _under_system_dir(path):
+            args += ["--ro-bind", path, path]
+    root = os.path.realpath(ROOT)
+    args += ["--bind", root, root]
+    return args
+
+
+def _under_system_dir(path: str) -> bool:
+    real = os.path.realpath(path)
+    return any(real == d or real.startswith(d + os.sep) for d in SYSTEM_DIRS)
+
+
+def _command(argv: list[str], cwd: str) -> list[str]:
+    """``argv`` as run in ``cwd``: inside the sandbox when one is configured. Raises
+    :class:`OpError` when the sandbox asked for cannot run."""
+    if _sandbox_error is not None:
+        raise OpError(_sandbox_error)
+    if _sandbox is None:
+        return argv
+    return [*_sandbox, "--chdir", cwd, "--", *argv]
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -655,8 +832,13 @@ def _start(command: str, workdir: str | None, background: bool) -> _Process:
     env = dict(os.environ)
     env.update(NON_INTERACTIVE_ENV)
     cwd = _resolve(workdir) if workdir else ROOT
+    if _sandbox is not None:
+        # The kernel's temporary folder may be elsewhere; the sandbox has its own /tmp.
+        env["TMPDIR"] = "/tmp"
+        # The kernel's own guard (the provisioner sets it); commands get Python's usual path.
+        env.pop("PYTHONSAFEPATH", None)
     popen = subprocess.Popen(
-        ["sh", "-c", command],
+        _command(["sh", "-c", command], cwd),
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -837,7 +1019,7 @@ def process_signal(process_id: str = "", signal: str = "") -> dict[str, Any]:
 
 
 def _read_limited(path: str, limit: int) -> tuple[str, bool]:
-    with open(path, "rb") as f:
+    with _open_read(path) as f:
         data = f.read(limit + 1)
     return data[:limit].decode("utf-8", "replace"), len(data) > limit
 
@@ -861,7 +1043,9 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
 
 
 def _skills() -> list[dict[str, Any]]:
-    base = os.path.join(ROOT, SKILLS_DIR)
+    base = _confined(os.path.join(ROOT, SKILLS_DIR))
+    if base is None:
+        return []
     try:
         names = sorted(os.listdir(base))
     except OSError:
@@ -870,9 +1054,11 @@ def _skills() -> list[dict[str, Any]]:
     for dirname in names:
         if dirname.startswith("."):
             continue
-        directory = os.path.join(base, dirname)
-        meta_path = os.path.join(directory, SKILL_META_FILE)
-        if not os.path.isfile(meta_path):
+        directory = _confined(os.path.join(base, dirname))
+        if directory is None:
+            continue
+        meta_path = _confined(os.path.join(directory, SKILL_META_FILE))
+        if meta_path is None or not os.path.isfile(meta_path):
             continue
         try:
             raw, truncated = _read_limited(meta_path, MAX_SKILL_META_BYTES)
@@ -899,10 +1085,11 @@ def context() -> dict[str, Any]:
     files = []
     for name in CONTEXT_FILES:
         path = os.path.join(ROOT, name)
-        if not os.path.isfile(path):
+        real = _confined(path)
+        if real is None or not os.path.isfile(real):
             continue
         try:
-            content, truncated = _read_limited(path, MAX_CONTEXT_FILE_BYTES)
+            content, truncated = _read_limited(real, MAX_CONTEXT_FILE_BYTES)
         except OSError:
             continue
         files.append({"path": path, "content": content, "truncated": truncated})
@@ -980,7 +1167,7 @@ def git_status(path: str | None = None) -> dict[str, Any]:
     cwd = _resolve(path) if path else ROOT
     try:
         top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
+            _command(["git", "rev-parse", "--show-toplevel"], cwd),
             cwd=cwd,
             capture_output=True,
             text=True,
@@ -990,8 +1177,9 @@ def git_status(path: str | None = None) -> dict[str, Any]:
         return {"is_repo": False}
     if top.returncode != 0:
         return {"is_repo": False}
+    # In the sandbox too: a repository's config can name programs git runs (core.fsmonitor).
     status = subprocess.run(
-        ["git", "status", "--porcelain=v1", "--branch", "-z"],
+        _command(["git", "status", "--porcelain=v1", "--branch", "-z"], cwd),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -226,6 +226,8 @@ class _Agent:
     reconnecting: asyncio.Task[None] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    sandbox: dict[str, Any] | None = None
+    """The runtime's ``configure`` setting, applied again at every injection."""
 
 
 _runtime_source: str | None = None
@@ -247,15 +249,18 @@ if mod is None or getattr(mod, "RUNTIME_VERSION", None) != VERSION:
     mod.__dict__["RUNTIME_VERSION"] = VERSION
     exec(compile(SOURCE, "<coderchat-agent-runtime>", "exec"), mod.__dict__)
     sys.modules[NAME] = mod
-mod.hello()
+mod.hello(SANDBOX)
 """
 
 
-def _inject_code() -> str:
+def _inject_code(sandbox: dict[str, Any] | None) -> str:
     source = runtime_source()
     version = hashlib.sha256(source.encode()).hexdigest()[:16]
     # exec() with a fresh globals dict: nothing is bound in the user's namespace.
-    scope = f"{{'SOURCE': {source!r}, 'NAME': {RUNTIME_MODULE!r}, 'VERSION': {version!r}}}"
+    scope = (
+        f"{{'SOURCE': {source!r}, 'NAME': {RUNTIME_MODULE!r}, 'VERSION': {version!r}, "
+        f"'SANDBOX': {sandbox!r}}}"
+    )
     return f"exec(compile({_BOOTSTRAP!r}, '<coderchat-agent-bootstrap>', 'exec'), {scope})"
 
 
@@ -311,18 +316,21 @@ class AgentManager:
         path: str,
         env: dict[str, str] | None = None,
         env_passthrough: list[str] | None = None,
+        sandbox: dict[str, Any] | None = None,
     ) -> str:
         """Start a kernel for ``agent_id`` with ``path`` (the server-relative API path of the
         workspace folder) as its cwd, inject the runtime, and return the kernel id. Status goes
-        ``connecting`` → ``connected``. Raises :class:`AgentError` when the kernel does not
-        start or answer (the agent is then ``disconnected``; :meth:`shutdown` cleans up).
+        ``connecting`` → ``connected``. ``sandbox`` is the runtime's ``configure`` setting
+        (``SandboxManifest.runtime()``). Raises :class:`AgentError` when the kernel does not
+        start or answer, or its sandbox cannot run (the agent is then ``disconnected``;
+        :meth:`shutdown` cleans up).
 
         The kernel's environment is ``env`` over the allowlisted part of the server's
         (``env_passthrough``: the template's extra names or patterns), never a secret
         (:func:`~.environment.kernel_environment`)."""
         if agent_id in self._agents:
             raise ValueError(f"agent {agent_id} is already managed")
-        agent = _Agent(agent_id, external=False)
+        agent = _Agent(agent_id, external=False, sandbox=sandbox)
         self._agents[agent_id] = agent
         await self._set_status(agent, "connecting", force=True)
         # Passed explicitly: without ``env`` the provisioner would copy the server's whole
@@ -680,7 +688,7 @@ class AgentManager:
         main shell busy with a cell does not hold the injection up."""
         deadline = time.monotonic() + self.connect_timeout
         subshell = await self._take_subshell(agent, deadline) if agent.subshells else None
-        exec_ = await self._run(agent, _inject_code(), subshell, None, deadline, None)
+        exec_ = await self._run(agent, _inject_code(agent.sandbox), subshell, None, deadline, None)
         if subshell is not None:
             agent.free_subshells.append(subshell)
         agent.info = dict(_result(exec_) or {}, subshells=agent.subshells)

@@ -46,7 +46,7 @@ from ..store import workspaces as store_workspaces
 from ..store.workspaces import WorkspaceRow
 from .agents import AgentManager
 from .quota import Quota, QuotaExceeded
-from .templates import TemplateManifest, env_name, manifest_of
+from .templates import SandboxManifest, TemplateManifest, env_name, manifest_of
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,9 @@ class Provisioner:
     """Runs provisioner jobs as tasks it owns.
 
     ``contents`` is the Jupyter server's contents manager; ``agents`` starts and calls the
-    workspace kernels. ``init_timeout`` bounds ``init`` (seconds).
+    workspace kernels. ``init_timeout`` bounds ``init`` (seconds). ``force_sandbox`` runs
+    every agent in the bubblewrap sandbox, whatever its template says, and fails the builds of
+    external templates.
     """
 
     def __init__(
@@ -154,8 +156,10 @@ class Provisioner:
         pubsub: Publisher,
         init_timeout: float = INIT_TIMEOUT,
         on_job_done: Callable[[WorkspaceBuild], Awaitable[None]] | None = None,
+        force_sandbox: bool = False,
     ) -> None:
         self.db = db
+        self.force_sandbox = force_sandbox
         self.agents = agents
         self.contents = contents
         self.quota = quota
@@ -312,6 +316,12 @@ class Provisioner:
         manifest: TemplateManifest,
         logs: _Logs,
     ) -> None:
+        if manifest.external and self.force_sandbox:
+            raise BuildFailed(
+                "this server runs every agent in a bubblewrap sandbox (CoderChatApp.sandbox) "
+                "and the kernel of an external template cannot be sandboxed"
+            )
+        sandbox = manifest.sandbox or (SandboxManifest() if self.force_sandbox else None)
         async with self.db.tx() as conn:
             await self.quota.commit(
                 conn,
@@ -343,6 +353,10 @@ class Provisioner:
                 CODERCHAT_WORKSPACE_NAME=workspace.name,
                 CODERCHAT_AGENT_NAME=spec.name,
             )
+            if sandbox:
+                # The kernel then imports nothing from its folder at start (Python >= 3.11),
+                # where a sandboxed command could plant an ipykernel_launcher.py.
+                env["PYTHONSAFEPATH"] = "1"
             try:
                 kernel_id = await self.agents.start(
                     agent_id,
@@ -350,6 +364,7 @@ class Provisioner:
                     path=workspace.directory,
                     env=env,
                     env_passthrough=manifest.env_passthrough,
+                    sandbox=sandbox.runtime() if sandbox else None,
                 )
             except Exception as exc:
                 with contextlib.suppress(Exception):

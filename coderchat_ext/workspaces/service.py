@@ -192,7 +192,8 @@ class WorkspaceService:
     """Templates, workspaces, builds, job logs, agents and the chat binding.
 
     ``kernel_manager`` and ``contents`` are the Jupyter server's; ``workspace_root`` is the
-    contents-API path under which workspace folders are made; ``on_chat_changed`` publishes a
+    contents-API path under which workspace folders are made; ``force_sandbox`` runs every
+    agent's commands under bubblewrap (``CoderChatApp.sandbox``); ``on_chat_changed`` publishes a
     ``status_change`` watch event for a chat whose binding changed; ``secret_values`` are kept
     out of the agents' kernel environments.
     """
@@ -208,6 +209,7 @@ class WorkspaceService:
         workspace_root: str = "workspaces",
         groups: Mapping[str, Any] | None = None,
         agent_inactive_timeout: float = 120.0,
+        force_sandbox: bool = False,
         on_chat_changed: ChatChanged | None = None,
         build_wait_timeout: float = BUILD_WAIT_TIMEOUT,
         secret_values: SecretValues | None = None,
@@ -228,7 +230,12 @@ class WorkspaceService:
             secrets=secret_values,
         )
         self.provisioner = Provisioner(
-            db, agents=self.agents, contents=contents, quota=self.quota, pubsub=pubsub
+            db,
+            agents=self.agents,
+            contents=contents,
+            quota=self.quota,
+            pubsub=pubsub,
+            force_sandbox=force_sandbox,
         )
         self._chat_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()

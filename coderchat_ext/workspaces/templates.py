@@ -3,8 +3,8 @@
 A template folder holds::
 
     template.toml     name, display_name, description, icon, daily_cost, organization,
-                      external, init, env_passthrough, [[parameters]], [[presets]],
-                      [[agents]]
+                      external, init, env_passthrough, [sandbox], [[parameters]],
+                      [[presets]], [[agents]]
     files/            copied into the workspace on its first start
 
 :func:`load_template` parses and checks a folder (raising :class:`TemplateError` with what is
@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 from ..models import (
     TemplateAgent,
@@ -154,6 +161,21 @@ class _AgentSpec(_Spec):
     kernel: str = DEFAULT_KERNEL
 
 
+class _SandboxSpec(_Spec):
+    mode: Literal["none", "bubblewrap"] = "none"
+    network: StrictBool = True
+    """A security setting: "off" or "no" is an error rather than read as false."""
+    read_only: list[str] = Field(default_factory=list)
+
+    @field_validator("read_only")
+    @classmethod
+    def _absolute(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/"):
+                raise ValueError(f"must be absolute paths, got {path!r}")
+        return paths
+
+
 class _ManifestSpec(_Spec):
     name: str
     display_name: str = ""
@@ -164,6 +186,7 @@ class _ManifestSpec(_Spec):
     external: bool = False
     init: str | None = None
     env_passthrough: list[str] = Field(default_factory=list)
+    sandbox: _SandboxSpec = Field(default_factory=_SandboxSpec)
     parameters: list[_ParameterSpec] = Field(default_factory=list)
     presets: list[_PresetSpec] = Field(default_factory=list)
     agents: list[_AgentSpec] = Field(default_factory=list)
@@ -185,6 +208,21 @@ class PresetManifest(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
 
 
+class SandboxManifest(BaseModel):
+    """``[sandbox]``: the template's agents run ``execute`` and background processes under
+    bubblewrap (see ``agent_runtime.configure``)."""
+
+    mode: Literal["bubblewrap"] = "bubblewrap"
+    network: bool = True
+    """False: commands have no network at all (not even the server on localhost)."""
+    read_only: list[str] = Field(default_factory=list)
+    """Absolute paths mounted read-only besides the system folders and Python."""
+
+    def runtime(self) -> dict[str, Any]:
+        """The setting as the agent runtime's ``configure`` takes it."""
+        return self.model_dump(mode="json")
+
+
 class TemplateManifest(BaseModel):
     """A checked ``template.toml``, as stored with its template version (JSON)."""
 
@@ -199,6 +237,8 @@ class TemplateManifest(BaseModel):
     env_passthrough: list[str] = Field(default_factory=list)
     """Variables of the server's environment the agents' kernels get besides the base ones
     (names, or a name prefix ending in ``*``); see ``workspaces/environment.py``."""
+    sandbox: SandboxManifest | None = None
+    """None: commands run unconfined (``mode = "none"``)."""
     parameters: list[TemplateParameter] = Field(default_factory=list)
     presets: list[PresetManifest] = Field(default_factory=list)
     agents: list[TemplateAgent] = Field(default_factory=list)
@@ -366,6 +406,14 @@ def parse_manifest(text: str, *, has_files: bool = False) -> TemplateManifest:
             "an external template cannot have init or files/: its agent is a kernel the user "
             "attaches, which may not see the workspace folder"
         )
+    sandbox = None
+    if spec.sandbox.mode == "bubblewrap":
+        if spec.external:
+            raise TemplateError(
+                "sandbox: an external template cannot have a sandbox: its agent is a kernel "
+                "the user attaches and runs as they see fit"
+            )
+        sandbox = SandboxManifest(network=spec.sandbox.network, read_only=spec.sandbox.read_only)
     return TemplateManifest(
         name=spec.name,
         display_name=spec.display_name,
@@ -376,6 +424,7 @@ def parse_manifest(text: str, *, has_files: bool = False) -> TemplateManifest:
         external=spec.external,
         init=spec.init if spec.init and spec.init.strip() else None,
         env_passthrough=spec.env_passthrough,
+        sandbox=sandbox,
         parameters=parameters,
         presets=presets,
         agents=agents,

@@ -153,6 +153,7 @@ async def test_failed_operations_are_text_errors_for_the_model(
             ("signal", "process_signal", {"process_id": "p", "signal": "stop"}),
             ("skill", "read_skill", {"name": "nope"}),
             ("hidden", "read_skill_file", {"name": "x", "path": ".secret"}),
+            ("outside", "read_file", {"path": "/proc/self/environ"}),
         )
     )
     scripted.push({"text": "ok"})
@@ -166,6 +167,11 @@ async def test_failed_operations_are_text_errors_for_the_model(
         "signal": ('signal must be "terminate" or "kill"', True),
         "skill": ('skill "nope" not found', True),
         "hidden": ("hidden file components are not allowed", True),
+        "outside": (
+            f'Path "/proc/self/environ" is outside the workspace root {jp_root_dir}. '
+            "Use a path inside the workspace folder (relative paths are relative to it).",
+            True,
+        ),
     }
 
 

@@ -184,8 +184,13 @@ def test_execute_runs_in_the_workspace_with_the_non_interactive_environment(root
     assert result["exit_code"] == 0
     assert result["output"] == f"{root}\ntrue true cat dumb 1\n"
     assert result["wall_duration_ms"] >= 0
-    failed = rt.execute("echo oops >&2; exit 3", workdir="/")
-    assert (failed["success"], failed["exit_code"], failed["output"]) == (False, 3, "oops\n")
+    (root / "sub").mkdir()
+    failed = rt.execute("pwd; echo oops >&2; exit 3", workdir=str(root / "sub"))
+    assert (failed["success"], failed["exit_code"], failed["output"]) == (
+        False,
+        3,
+        f"{root / 'sub'}\noops\n",
+    )
 
 
 def test_execute_notes_file_dumps() -> None:
@@ -436,3 +441,60 @@ def test_git_status_reports_branch_and_changed_files(root: Path) -> None:
     assert status["is_repo"] is True
     assert status["branch"] == "main"
     assert status["files"] == [{"path": "new.txt", "status": "??"}]
+
+
+# --- sandbox ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandboxed() -> Any:
+    rt.configure({"mode": "bubblewrap", "network": False, "read_only": []})
+    yield
+    rt.configure(None)
+
+
+def test_sandboxed_processes_are_still_signalled_timed_out_and_cancelled_as_a_group(
+    root: Path, sandboxed: None
+) -> None:
+    command = "echo up; sleep 60 & sleep 60; wait"
+    pid = rt.execute(command, run_in_background=True)["background_process_id"]
+    # Once it runs: a SIGTERM while bwrap is still setting the sandbox up can be lost.
+    wait_for_sync(
+        lambda: rt.process_output(pid, wait_timeout="0s").get("output") == "up\n", "the output"
+    )
+    rt.process_signal(pid, "terminate")
+    assert rt.process_output(pid, wait_timeout="10s")["exit_code"] == -15
+    timed_out = rt.execute("echo begun; sleep 60", timeout="200ms")
+    assert timed_out["output"] == "begun\n"
+    rt.process_signal(timed_out["background_process_id"], "kill")
+    waited = rt.process_output(timed_out["background_process_id"], wait_timeout="10s")
+    assert waited["exit_code"] == -9
+    assert rt.execute("pwd")["output"] == f"{root}\n"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_status_runs_in_the_sandbox(root: Path, sandboxed: None) -> None:
+    rt.execute("git init -q -b main && echo x > new.txt")
+    # A repository's config names programs git runs: in the sandbox they cannot reach out.
+    outside = root.parent / f"{root.name}-fsmonitor"
+    rt.execute(f"git config core.fsmonitor 'touch {outside}; false'")
+    status = rt.git_status()
+    assert (status["is_repo"], status["files"]) == (True, [{"path": "new.txt", "status": "??"}])
+    assert not outside.exists()
+
+
+def test_a_sandbox_that_cannot_run_is_refused_and_so_is_every_command_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        with pytest.raises(OpError, match=r"install the bubblewrap package") as refused:
+            rt.configure({"mode": "bubblewrap"})
+        # Fail closed: the kernel stays usable for the file tools, never runs a command bare.
+        with pytest.raises(OpError) as execute:
+            rt.execute("true")
+        assert str(execute.value) == str(refused.value)
+        with pytest.raises(OpError, match=r'^unknown sandbox mode "jail"'):
+            rt.configure({"mode": "jail"})
+    finally:
+        rt.configure(None)

@@ -146,6 +146,26 @@ MANIFEST_ERRORS = [
         "an external template cannot have init or files/",
         id="external-with-init",
     ),
+    pytest.param(
+        "name = 't'\n[sandbox]\nmode = 'docker'",
+        "sandbox.mode: Input should be 'none' or 'bubblewrap'",
+        id="sandbox-unknown-mode",
+    ),
+    pytest.param(
+        "name = 't'\n[sandbox]\nmode = 'bubblewrap'\nread_only = ['data']",
+        "sandbox.read_only: Value error, must be absolute paths, got 'data'",
+        id="sandbox-relative-read-only",
+    ),
+    pytest.param(
+        "name = 't'\n[sandbox]\nmode = 'bubblewrap'\nnetwork = 'off'",
+        "sandbox.network: Input should be a valid boolean",
+        id="sandbox-network-not-a-bool",
+    ),
+    pytest.param(
+        "name = 't'\nexternal = true\n[sandbox]\nmode = 'bubblewrap'",
+        "sandbox: an external template cannot have a sandbox",
+        id="external-with-sandbox",
+    ),
 ]
 
 
@@ -189,6 +209,30 @@ def test_a_manifest_without_agents_gets_one_python_agent_and_typed_defaults_beco
         "tags": ('["a", "b"]', False),
         "note": ("", False),
     }
+
+
+def test_a_bubblewrap_sandbox_is_kept_with_its_network_and_read_only_paths() -> None:
+    manifest = parse_manifest(
+        "name = 't'\n[sandbox]\nmode = 'bubblewrap'\nnetwork = false\nread_only = ['/opt/x']"
+    )
+    assert manifest.sandbox is not None
+    assert manifest.sandbox.runtime() == {
+        "mode": "bubblewrap",
+        "network": False,
+        "read_only": ["/opt/x"],
+    }
+    assert parse_manifest("name = 't'\n[sandbox]\nmode = 'bubblewrap'").sandbox.runtime() == {
+        "mode": "bubblewrap",
+        "network": True,
+        "read_only": [],
+    }
+
+
+def test_without_a_sandbox_the_stored_manifest_has_no_sandbox_key() -> None:
+    for text in ("name = 't'", "name = 't'\n[sandbox]\nmode = 'none'"):
+        manifest = parse_manifest(text)
+        assert manifest.sandbox is None
+        assert "sandbox" not in manifest.stored()
 
 
 # --- content hash -----------------------------------------------------------------------------
