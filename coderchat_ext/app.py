@@ -30,6 +30,7 @@ from .providers.registry import ProviderCatalog, register_adapters
 from .store import Database
 from .store import configs as store_configs
 from .store import models_config as store_models
+from .store.instance import InstanceSlots
 from .store.secrets import SecretBox
 from .tools.agent import agent_tools
 from .tools.base import ToolRegistry
@@ -225,6 +226,8 @@ class CoderChatApp(ExtensionApp):
                 max_steps=self.max_steps,
                 startup_timeout=self.startup_timeout,
             ),
+            # The instance id next to the database: a restart after a crash resumes its chats.
+            slots=InstanceSlots(path),
         )
         self.chats = ChatService(self.db, self.daemon)
         self.settings_service = SettingsService(self.db, self.catalog, self.pubsub)

@@ -72,3 +72,16 @@ class InternalError(ApiError):
 
 class Unavailable(ApiError):
     status = 503
+
+
+class InsufficientStorage(ApiError):
+    """507: the server's disk is full; nothing of the request was stored."""
+
+    status = 507
+
+
+def storage_full() -> InsufficientStorage:
+    """The answer to a request whose write a full disk refused (``store.is_storage_full``)."""
+    return InsufficientStorage(
+        "The server's disk is full.", "Nothing was saved. Free disk space, then try again."
+    )
