@@ -122,8 +122,9 @@ class ChatDaemon:
     """Owns the background tasks that run chats; :meth:`stop` cancels them all.
 
     ``services`` is passed to every tool through :class:`~coderchat_ext.tools.base.ToolContext`.
-    ``slots`` gives the server's instance id, claimed here and released by :meth:`stop`
-    (without it the worker id is random and only stale heartbeats reveal orphaned chats).
+    ``slots`` gives the server's instance id: :meth:`start` claims it as ``worker_id`` and
+    :meth:`stop` releases it (without slots the worker id is random and only stale heartbeats
+    reveal orphaned chats).
     """
 
     def __init__(
@@ -143,7 +144,7 @@ class ChatDaemon:
         self.config = config or DaemonConfig()
         self.services = services if services is not None else {}
         self.slots = slots
-        self.worker_id = slots.claim() if slots is not None else new_id()
+        self.worker_id = new_id()
         self._runs: dict[str, _Run] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
@@ -156,6 +157,8 @@ class ChatDaemon:
     async def start(self) -> None:
         """Recover this server's orphans and stale chats once, then start acquiring,
         heartbeating and recovering."""
+        if self.slots is not None:
+            self.worker_id = self.slots.claim()
         await self.recover_stale(own_orphans=True)
         self._spawn(self._acquire_loop())
         self._spawn(self._heartbeat_loop())
@@ -222,6 +225,8 @@ class ChatDaemon:
                     acquired = await self._acquire()
                     if len(acquired) < self.config.max_chats_per_acquire:
                         break
+            except StorageFull:
+                log.warning("pending chats not acquired: the disk is full")
             except Exception:
                 log.exception("acquiring chats failed")
 
@@ -334,7 +339,9 @@ class ChatDaemon:
     def worker_gone(self, worker_id: str | None) -> bool:
         """Whether ``worker_id`` (another server's) belongs to a server that is no longer
         running on this machine (see :class:`~coderchat_ext.store.instance.InstanceSlots`)."""
-        return bool(worker_id) and self.slots is not None and self.slots.is_gone(worker_id or "")
+        if not worker_id or self.slots is None:
+            return False
+        return self.slots.is_gone(worker_id)
 
     async def finish_orphan(self, chat: Chat) -> None:
         """After an interrupt set ``chat`` ``waiting`` (``chat`` is the row as it was before),
