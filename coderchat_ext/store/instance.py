@@ -49,9 +49,10 @@ class InstanceSlots:
 
     def claim(self) -> str:
         """Lock the first free slot and return its id, writing a new UUID into a slot used for
-        the first time. Idempotent. When the slot cannot be written (a full disk, a read-only
-        folder) the id is a random one that no later start will recognize: its chats are then
-        recovered as stale (``stale_after``), the behaviour without slots."""
+        the first time. Idempotent until :meth:`release`. When a full disk keeps the new id
+        from being written, the id is a random one that no later start will recognize: its
+        chats are then recovered as stale (``stale_after``), the behaviour without slots.
+        Raises ``OSError`` when the database folder cannot be used at all."""
         if self.id is not None:
             return self.id
         if self._stem is None:
@@ -87,10 +88,12 @@ class InstanceSlots:
         return text
 
     def release(self) -> None:
-        """Unlock this server's slot (at stop, after its chats were released)."""
+        """Unlock this server's slot (at stop, after its chats were released); a later
+        :meth:`claim` locks a slot again."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self.id = None
 
     def is_gone(self, worker_id: str) -> bool:
         """Whether ``worker_id`` is the id of a slot that no live server holds. ``False`` for
