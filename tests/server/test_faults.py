@@ -1,22 +1,22 @@
 """The fault matrix: a fault hits while a turn is in flight; every cell asserts that no persisted
-message is lost, none is duplicated, and the chat ends in the documented status.
+message is lost, none is duplicated (0 lost, 0 duplicated), and the documented final status.
 
-=============================================  ==================================  =============
-fault                                          final status                        test
-=============================================  ==================================  =============
-provider 429 (twice), then success             ``waiting``                         [p]
-provider 500 / 529, then success               ``waiting``                         [p]
-provider error mid-stream, then success        ``waiting``                         [p]
-provider drops the connection mid-stream       ``waiting``                         [p]
-provider stalls before the first chunk         ``waiting`` (startup_timeout retry)  [p]
-provider error mid-stream, then 401            ``error`` (auth)                    [p]
-SIGTERM mid-turn, then restart                 ``waiting`` (step redone once)      [r]
-SIGKILL mid-turn, restart (default settings)   ``waiting`` within seconds          here
-SIGKILL, interrupt the orphan (queued message)  ``waiting``, queue answered         here
-kernel killed mid-tool                         ``waiting`` (tool result is error)  [t]
-disk full mid-turn, then freed                 ``error`` (storage), usable again   here
-disk full at request time                      507, then 200 once freed            here
-=============================================  ==================================  =============
+==============================================  =====================================  ====
+fault                                           final status                           test
+==============================================  =====================================  ====
+provider 429 (twice), then success              ``waiting``                            [p]
+provider 500 / 529, then success                ``waiting``                            [p]
+provider error mid-stream, then success         ``waiting``                            [p]
+provider drops the connection mid-stream        ``waiting``                            [p]
+provider stalls before the first chunk          ``waiting`` (startup_timeout retried)  [p]
+provider error mid-stream, then 401             ``error`` (auth)                       [p]
+SIGTERM mid-turn, then restart                  ``waiting`` (the step in flight redone) [r]
+SIGKILL mid-turn, restart (default settings)    ``waiting``, resumed within seconds    here
+SIGKILL, then interrupt the orphan (queued msg) ``waiting``, the queued message answered here
+kernel killed mid-tool                          ``waiting`` (the tool result an error) [t]
+disk full mid-turn, then freed                  ``error`` (kind storage), usable again here
+disk full at request time                       507, then 200 once freed               here
+==============================================  =====================================  ====
 
 [p] ``tests/server/test_provider_turns.py``, [r] ``tests/server/test_restart.py``,
 [t] ``tests/tools/test_agent_tools.py``. The disk cells mount a small tmpfs for the database
