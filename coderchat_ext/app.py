@@ -43,6 +43,7 @@ from .providers.registry import ProviderCatalog, register_adapters
 from .store import Database
 from .store import configs as store_configs
 from .store import models_config as store_models
+from .store.instance import InstanceSlots
 from .store.secrets import SecretBox
 from .tools.agent import agent_tools
 from .tools.base import ToolRegistry
@@ -250,6 +251,8 @@ class CoderChatApp(ExtensionApp):
                 startup_timeout=self.startup_timeout,
             ),
             secrets=self.secret_values,
+            # The instance id next to the database: a restart after a crash resumes its chats.
+            slots=InstanceSlots(path),
         )
         self.chats = ChatService(self.db, self.daemon)
         self.settings_service = SettingsService(self.db, self.catalog, self.pubsub)

@@ -98,3 +98,16 @@ def validate(model: type[ModelT], value: Any, message: str = "Invalid request bo
         return model.model_validate(value)
     except ValidationError as exc:
         raise invalid(exc, message) from None
+
+
+class InsufficientStorage(ApiError):
+    """507: the server's disk is full; nothing of the request was stored."""
+
+    status = 507
+
+
+def storage_full() -> InsufficientStorage:
+    """The answer to a request whose write a full disk refused (``store.is_storage_full``)."""
+    return InsufficientStorage(
+        "The server's disk is full.", "Nothing was saved. Free disk space, then try again."
+    )

@@ -43,8 +43,10 @@ ChatErrorKind = Literal[
     "provider_disabled",
     "missing_key",
     "generic",
+    "storage",
 ]
-"""Error kinds (docs/loop.md#error-kinds)."""
+"""Error kinds (docs/loop.md#error-kinds), plus ``storage``: the server's disk is full, so the
+turn could not be saved (retryable: sending again works once space is freed)."""
 
 StreamEventType = Literal[
     "message_part", "message", "status", "error", "retry", "queue_update", "action_required"

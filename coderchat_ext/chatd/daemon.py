@@ -5,6 +5,15 @@ Ownership: a worker acquires chats in a ``BEGIN IMMEDIATE`` transaction (status 
 ``running`` with its ``worker_id``), bumps their heartbeats every ``heartbeat_interval``, and
 finishes each turn in one transaction that first re-reads the row, so two daemons on one database
 file never run or finish the same chat.
+
+Crash recovery: the ``worker_id`` is the server's instance id (:mod:`..store.instance`). At start
+the daemon makes ``pending`` every chat still ``running`` under its own id (left by a crash of
+this server) or under the id of a server that is gone, at once; chats of live servers are theirs.
+
+A full disk: a write that fails during a turn ends the chat in ``error`` with kind ``storage``.
+When the status write itself fails, the error is published on the stream at once and the write
+is retried with backoff until space returns (:data:`STATUS_RETRY_INITIAL`, doubling up to
+:data:`STATUS_RETRY_MAX`); steps committed before are never touched.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from ..models import (
     ChatMessage,
     ChatMessagePart,
     ChatModelConfig,
+    ChatQueuedMessage,
     ChatStatus,
     ChatStreamRetry,
     ChatWatchEvent,
@@ -33,12 +43,13 @@ from ..models import (
     utcnow,
 )
 from ..providers.registry import NoAdapter, ProviderCatalog
-from ..store import Database
+from ..store import Database, StorageFull, is_storage_full
 from ..store import chats as store_chats
 from ..store import configs as store_configs
 from ..store import messages as store_messages
 from ..store import models_config as store_models
 from ..store.db import Conn
+from ..store.instance import InstanceSlots
 from ..store.messages import NewMessage, dump_parts
 from ..tools.base import ToolContext, ToolRegistry
 from ..workspaces.agents import RESOLVER_SERVICE
@@ -66,6 +77,11 @@ DYNAMIC_TIMEOUT_RESULT = "Dynamic tool execution timed out"
 """The synthetic result and ``last_error`` of a stale ``requires_action`` chat
 (docs/status-machine.md#stale-recovery)."""
 
+STATUS_RETRY_INITIAL = 0.5
+"""Seconds before the first retry of a final status write refused by a full disk."""
+STATUS_RETRY_MAX = 10.0
+"""Upper bound of that backoff, in seconds: how late the status lands after space returns."""
+
 
 @dataclass
 class DaemonConfig:
@@ -88,13 +104,15 @@ class _Run:
         self.task: asyncio.Task[None] | None = None
         self.env: TurnEnv | None = None
         self.cancel_reason: CancelReason | None = None
+        self.finishing = False
+        """The turn is over and its status is being written: cancelling would lose it."""
 
     def cancel(self, reason: CancelReason) -> None:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         if self.env is not None:
             self.env.cancel_reason = self.cancel_reason
-        if self.task is not None and not self.task.done():
+        if self.task is not None and not self.task.done() and not self.finishing:
             self.task.cancel()
 
 
@@ -109,6 +127,9 @@ class ChatDaemon:
     ``services`` is passed to every tool through :class:`~coderchat_ext.tools.base.ToolContext`.
     ``secrets`` redacts tool results, their streamed ``result_delta`` s and the workspace
     context (default: the catalog's keys and the environment's secrets).
+    ``slots`` gives the server's instance id: :meth:`start` claims it as ``worker_id`` and
+    :meth:`stop` releases it (without slots the worker id is random and only stale heartbeats
+    reveal orphaned chats).
     """
 
     def __init__(
@@ -120,6 +141,7 @@ class ChatDaemon:
         config: DaemonConfig | None = None,
         services: dict[str, Any] | None = None,
         secrets: SecretValues | None = None,
+        slots: InstanceSlots | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -128,18 +150,23 @@ class ChatDaemon:
         self.config = config or DaemonConfig()
         self.services = services if services is not None else {}
         self.secrets = secrets if secrets is not None else SecretValues(catalog)
+        self.slots = slots
         self.worker_id = new_id()
         self._runs: dict[str, _Run] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
         self.turns_completed = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover stale chats once, then start acquiring, heartbeating and recovering."""
-        await self.recover_stale()
+        """Recover this server's orphans and stale chats once, then start acquiring,
+        heartbeating and recovering."""
+        if self.slots is not None:
+            self.worker_id = self.slots.claim()
+        await self.recover_stale(own_orphans=True)
         self._spawn(self._acquire_loop())
         self._spawn(self._heartbeat_loop())
         self._spawn(self._stale_loop())
@@ -149,6 +176,7 @@ class ChatDaemon:
         """Stop acquiring, end running turns as ``pending`` (resumed by the next start),
         cancel every background task."""
         self._stopping = True
+        self._stopped.set()
         runs = list(self._runs.values())
         for run in runs:
             run.cancel("shutdown")
@@ -159,8 +187,14 @@ class ChatDaemon:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        async with self.db.tx() as conn:
-            await store_chats.release_worker(conn, self.worker_id, "pending")
+        try:
+            async with self.db.tx() as conn:
+                await store_chats.release_worker(conn, self.worker_id, "pending")
+        except StorageFull:
+            # They stay `running` under this instance id: the next start resumes them.
+            log.warning("disk full: running chats are resumed at the next start")
+        if self.slots is not None:
+            self.slots.release()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -198,6 +232,8 @@ class ChatDaemon:
                     acquired = await self._acquire()
                     if len(acquired) < self.config.max_chats_per_acquire:
                         break
+            except StorageFull:
+                log.warning("pending chats not acquired: the disk is full")
             except Exception:
                 log.exception("acquiring chats failed")
 
@@ -231,6 +267,9 @@ class ChatDaemon:
         try:
             async with self.db.tx() as conn:
                 owned = await store_chats.heartbeat(conn, self.worker_id, ids)
+        except StorageFull:
+            log.warning("heartbeat not written: the disk is full")
+            return
         except Exception:
             log.exception("heartbeat failed")
             return
@@ -246,14 +285,19 @@ class ChatDaemon:
             except Exception:
                 log.exception("stale recovery failed")
 
-    async def recover_stale(self) -> None:
-        """``running`` chats without a heartbeat for ``stale_after`` -> ``pending``;
-        ``requires_action`` chats idle that long -> ``error`` with synthetic results
+    async def recover_stale(self, *, own_orphans: bool = False) -> None:
+        """``running`` chats without a heartbeat for ``stale_after``, or whose server is gone
+        (its instance slot is free), -> ``pending``; with ``own_orphans`` (at start, before this
+        daemon runs anything) also those under this server's own id. ``requires_action`` chats
+        idle for ``stale_after`` -> ``error`` with synthetic results
         (docs/status-machine.md#stale-recovery)."""
         before = _iso_before(self.config.stale_after)
         changed: list[str] = []
         async with self.db.tx() as conn:
-            for chat_id in await store_chats.stale_running(conn, before):
+            orphaned = [w for w in await store_chats.running_workers(conn) if self.worker_gone(w)]
+            if own_orphans:
+                orphaned.append(self.worker_id)
+            for chat_id in await store_chats.stale_running(conn, before, orphaned):
                 if chat_id in self._runs:
                     continue
                 await store_chats.set_status(conn, chat_id, "pending")
@@ -301,6 +345,35 @@ class ChatDaemon:
             ],
         )
 
+    def worker_gone(self, worker_id: str | None) -> bool:
+        """Whether ``worker_id`` (another server's) belongs to a server that is no longer
+        running on this machine (see :class:`~coderchat_ext.store.instance.InstanceSlots`)."""
+        if not worker_id or self.slots is None:
+            return False
+        return self.slots.is_gone(worker_id)
+
+    async def finish_orphan(self, chat: Chat) -> None:
+        """After an interrupt set ``chat`` ``waiting`` (``chat`` is the row as it was before),
+        finish its turn as its worker would have when that worker is gone: promote the next
+        queued message, which makes the chat ``pending`` (docs/status-machine.md#finishing).
+        Nothing to do for a chat that runs here or on a live server: that worker finishes it."""
+        if chat.status != "running" or chat.id in self._runs:
+            return
+        if not self.worker_gone(chat.worker_id):
+            return
+        async with self.db.tx() as conn:
+            row = await store_chats.get_chat(conn, chat.id)
+            if row is None or row.status != "waiting" or row.archived:
+                return
+            promoted = await promote_next(conn, row)
+            if not promoted:
+                return
+            await store_chats.set_status(conn, chat.id, "pending")
+            queue = await store_messages.list_queue(conn, chat.id)
+        self._publish_promoted(chat.id, promoted, queue)
+        await self.publish_status(chat.id)
+        self.wake()
+
     # --- publishing -----------------------------------------------------------------------
 
     async def publish_status(self, chat_id: str, kind: WatchEventKind = "status_change") -> None:
@@ -326,6 +399,16 @@ class ChatDaemon:
         for message in messages:
             if message.visibility != "model":
                 self.hub.publish(chat_id, _message_event(message))
+
+    def _publish_promoted(
+        self, chat_id: str, promoted: list[ChatMessage], queue: list[ChatQueuedMessage] | None
+    ) -> None:
+        self.publish_messages(chat_id, promoted)
+        if queue is not None:
+            self.hub.publish(
+                chat_id,
+                _event(chat_id, "queue_update", queued_messages=[q.dump() for q in queue]),
+            )
 
     # --- one turn -------------------------------------------------------------------------
 
@@ -355,11 +438,16 @@ class ChatDaemon:
             except ClassifiedError as exc:
                 error = exc.error
             except Exception as exc:
-                log.exception("chat %s: turn failed", chat.id)
-                provider = run.env.provider_name if run.env else None
-                error = classify_failure(exc, provider or "")
+                if is_storage_full(exc):
+                    log.warning("chat %s: turn failed, the disk is full: %s", chat.id, exc)
+                    error = storage_error()
+                else:
+                    log.exception("chat %s: turn failed", chat.id)
+                    provider = run.env.provider_name if run.env else None
+                    error = classify_failure(exc, provider or "")
             log.debug("chat %s: outcome %s error %s", chat.id, outcome, error)
-            await asyncio.shield(self._finish(chat, outcome, error))
+            run.finishing = True
+            await self._finish_stored(chat, outcome, error)
         finally:
             if self._runs.get(chat.id) is run:
                 self.hub.stop_buffering(chat.id)
@@ -553,9 +641,42 @@ class ChatDaemon:
         self.publish_messages(chat.id, messages)
         return messages
 
-    async def _finish(self, chat: Chat, outcome: Outcome | None, error: ChatError | None) -> None:
+    async def _finish_stored(
+        self, chat: Chat, outcome: Outcome | None, error: ChatError | None
+    ) -> None:
+        """:meth:`_finish`, retried while the disk is full. The first refusal turns the outcome
+        into the ``storage`` error, published at once so clients see it while the write waits
+        for space; the retries back off from :data:`STATUS_RETRY_INITIAL` to
+        :data:`STATUS_RETRY_MAX` seconds. Stopping gives up: the chat stays ``running`` under
+        this instance id and the next start resumes it."""
+        delay = STATUS_RETRY_INITIAL
+        published = False
+        while True:
+            try:
+                await asyncio.shield(self._finish(chat, outcome, error, published))
+                return
+            except StorageFull:
+                if not published:
+                    outcome, error, published = None, storage_error(), True
+                    self.hub.publish(chat.id, _event(chat.id, "error", error=error.dump()))
+            if self._stopping:
+                log.warning("chat %s: disk full, status left to the next start", chat.id)
+                return
+            log.warning("chat %s: disk full, status write retried in %.1f s", chat.id, delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+            delay = min(delay * 2, STATUS_RETRY_MAX)
+
+    async def _finish(
+        self,
+        chat: Chat,
+        outcome: Outcome | None,
+        error: ChatError | None,
+        error_published: bool = False,
+    ) -> None:
         """End a turn in one transaction (docs/status-machine.md#finishing). A row that another run
-        owns now (another worker, or a later acquisition here) is left alone."""
+        owns now (another worker, or a later acquisition here) is left alone. Raises
+        :class:`StorageFull` (nothing written) when the disk is full."""
         chat_id = chat.id
         promoted: list[ChatMessage] = []
         action: list[WatchToolCall] = []
@@ -594,14 +715,9 @@ class ChatDaemon:
                 status = row.status
             await store_chats.set_status(conn, chat_id, status, last_error=error)
             queue = await store_messages.list_queue(conn, chat_id) if promoted else None
-        if error is not None:
+        if error is not None and not error_published:
             self.hub.publish(chat_id, _event(chat_id, "error", error=error.dump()))
-        self.publish_messages(chat_id, promoted)
-        if queue is not None:
-            self.hub.publish(
-                chat_id,
-                _event(chat_id, "queue_update", queued_messages=[q.dump() for q in queue]),
-            )
+        self._publish_promoted(chat_id, promoted, queue)
         if action:
             self.hub.publish(
                 chat_id,
@@ -643,12 +759,16 @@ class ChatDaemon:
             return
         if not title or title == placeholder:
             return
-        async with self.db.tx() as conn:
-            row = await store_chats.get_chat(conn, chat.id)
-            if row is None or row.title != placeholder:
-                return
-            await store_chats.update_chat(conn, chat.id, title=title)
-            updated = await store_chats.get_chat(conn, chat.id)
+        try:
+            async with self.db.tx() as conn:
+                row = await store_chats.get_chat(conn, chat.id)
+                if row is None or row.title != placeholder:
+                    return
+                await store_chats.update_chat(conn, chat.id, title=title)
+                updated = await store_chats.get_chat(conn, chat.id)
+        except StorageFull:
+            log.info("chat %s: title not stored, the disk is full", chat.id)
+            return
         if updated is not None:
             self.publish_watch(updated, "title_change")
 
@@ -692,6 +812,12 @@ async def promote_next(conn: Conn, chat: Chat, queued_id: int | None = None) -> 
             )
         ],
     )
+
+
+def storage_error() -> ChatError:
+    """The error of a turn that a full disk stopped: kind ``storage``, retryable (sending the
+    message again works once space is freed); the message is the kind's (``chatd.errors``)."""
+    return ClassifiedError("disk full", ChatError(message="", kind="storage", retryable=True)).error
 
 
 def _event(chat_id: str, type_: str, **fields: Any) -> dict[str, Any]:

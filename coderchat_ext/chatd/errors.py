@@ -316,6 +316,11 @@ _TERMINAL_TEMPLATES: dict[str, str] = {
     "provider_disabled": (
         "The {name} provider has been disabled. Contact your Jupyter server administrator."
     ),
+    # Ours, not upstream's: a write refused by a full disk (store.StorageFull).
+    "storage": (
+        "The server's disk is full, so the chat could not be saved. "
+        "Free disk space on the server, then send your message again."
+    ),
 }
 _RETRY_TEMPLATES: dict[str, str] = {
     "overloaded": "{subject} is temporarily overloaded.",
@@ -327,6 +332,7 @@ _RETRY_TEMPLATES: dict[str, str] = {
     "config": "{subject} rejected the model configuration.",
     "missing_key": "The API key for this conversation is no longer available.",
     "provider_disabled": "The {name} provider has been disabled by an administrator.",
+    "storage": "The server's disk is full.",
 }
 
 

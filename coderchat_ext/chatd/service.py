@@ -569,6 +569,7 @@ class ChatService:
             self._publish_queue(chat.id, queue)
         if interrupt_run:
             self.daemon.cancel_run(chat.id, "interrupt")
+            await self.daemon.finish_orphan(chat)
         if inserted or interrupt_run:
             await self.daemon.publish_status(chat.id)
             self.daemon.wake()
@@ -680,6 +681,7 @@ class ChatService:
         self.daemon.publish_messages(chat.id, inserted)
         if chat.status in ("running", "requires_action"):
             self.daemon.cancel_run(chat.id, "interrupt")
+            await self.daemon.finish_orphan(chat)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.daemon.wait_idle(chat.id), INTERRUPT_SETTLE_TIMEOUT)
             if not self.daemon.is_running(chat.id):

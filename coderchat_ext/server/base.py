@@ -17,6 +17,7 @@ from tornado import web
 
 from .. import errors as E
 from ..chatd.service import MAX_ROW_ID, Actor, parse_positive_int
+from ..store import is_storage_full
 
 if TYPE_CHECKING:
     from ..app import CoderChatApp
@@ -134,7 +135,7 @@ class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
         the JSON body of docs/api.md#errors (``{message, detail?, validations?}``); a 405 also gets
         the ``Allow`` header (RFC 9110 §15.5.6)."""
         exc_info = kwargs.get("exc_info")
-        exc = exc_info[1] if exc_info else None
+        exc = _api_error(exc_info[1] if exc_info else None)
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         if isinstance(exc, E.ApiError):
@@ -150,13 +151,27 @@ class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, E.ApiError) and value.status < 500:
             return
+        if not isinstance(value, E.ApiError) and is_storage_full(value):
+            self.log.warning(
+                "%s %s refused, the disk is full: %s", self.request.method, self.request.uri, value
+            )
+            return
         super().log_exception(typ, value, tb)
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
-        if exc_info and isinstance(exc_info[1], E.ApiError):
-            status_code = exc_info[1].status
+        exc = _api_error(exc_info[1] if exc_info else None)
+        if isinstance(exc, E.ApiError):
+            status_code = exc.status
         super().send_error(status_code, **kwargs)
+
+
+def _api_error(exc: BaseException | None) -> BaseException | None:
+    """``exc``, or the 507 it stands for when it says the disk is full (SQLite's SQLITE_FULL,
+    ENOSPC: ``store.is_storage_full``)."""
+    if exc is not None and not isinstance(exc, E.ApiError) and is_storage_full(exc):
+        return E.storage_full()
+    return exc
 
 
 class CoderChatHandler(CoderChatMixin, APIHandler):

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from .db import Conn, Database, StoreError
+from .db import Conn, Database, StorageFull, StoreError, is_storage_full
 
-__all__ = ["Conn", "Database", "StoreError"]
+__all__ = ["Conn", "Database", "StorageFull", "StoreError", "is_storage_full"]

@@ -235,13 +235,24 @@ async def heartbeat(conn: Conn, worker_id: str, chat_ids: Sequence[str]) -> set[
     return {r[0] for r in rows}
 
 
-async def stale_running(conn: Conn, before: str) -> list[str]:
+async def stale_running(conn: Conn, before: str, orphaned_by: Sequence[str] = ()) -> list[str]:
+    """Ids of ``running`` chats with no heartbeat since ``before`` (RFC 3339), or whose
+    ``worker_id`` is in ``orphaned_by`` (workers known to be gone, whatever their heartbeat)."""
+    marks = ",".join("?" * len(orphaned_by)) or "NULL"
     rows = await conn.fetchall(
         "SELECT id FROM chats WHERE status = 'running' AND (heartbeat_at IS NULL"
-        " OR heartbeat_at < ?)",
-        (before,),
+        f" OR heartbeat_at < ? OR worker_id IN ({marks}))",
+        (before, *orphaned_by),
     )
     return [r[0] for r in rows]
+
+
+async def running_workers(conn: Conn) -> set[str]:
+    """The worker ids that own a ``running`` chat."""
+    rows = await conn.fetchall(
+        "SELECT DISTINCT worker_id FROM chats WHERE status = 'running' AND worker_id IS NOT NULL"
+    )
+    return {r[0] for r in rows}
 
 
 async def stale_requires_action(conn: Conn, before: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib.resources
 import re
 import sqlite3
@@ -29,6 +30,37 @@ BUSY_TIMEOUT_MS = 10_000
 
 class StoreError(Exception):
     """A database problem that is not the caller's fault (corruption, a newer schema, ...)."""
+
+
+class StorageFull(StoreError):
+    """A write was refused because the disk holding the database is full; the transaction was
+    rolled back, so nothing of it was stored and everything committed before is intact. It
+    succeeds again once space is freed (the API answers 507, a turn ends with kind
+    ``storage``)."""
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = "database or disk is full"
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from or while handling, says the disk is
+    full: :class:`StorageFull`, SQLite's ``SQLITE_FULL`` ("database or disk is full") or an
+    ``OSError`` with ``ENOSPC``/``EDQUOT``. The one place that recognizes a full disk."""
+    seen: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and all(link is not s for s in seen):
+        seen.append(link)
+        if isinstance(link, StorageFull):
+            return True
+        if isinstance(link, sqlite3.Error) and (
+            getattr(link, "sqlite_errorname", None) == "SQLITE_FULL" or _SQLITE_FULL in str(link)
+        ):
+            return True
+        if isinstance(link, OSError) and link.errno in _FULL_ERRNOS:
+            return True
+        link = link.__cause__ or link.__context__
+    return False
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -172,16 +204,25 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
-        """Serialized access for reads (no transaction: each statement sees committed data)."""
+        """Serialized access for reads (no transaction: each statement sees committed data).
+
+        Raises :class:`StorageFull` when SQLite reports a full disk."""
         async with self._lock:
-            yield Conn(self)
+            try:
+                yield Conn(self)
+            except sqlite3.Error as exc:
+                if is_storage_full(exc):
+                    raise StorageFull(str(exc)) from exc
+                raise
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Conn]:
         """A ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any exception.
 
-        Cancellation-safe: aiosqlite runs statements in order on its thread, so a cancelled
-        ``BEGIN`` or body is followed by a queued ``ROLLBACK``; a started ``COMMIT`` finishes.
+        Raises :class:`StorageFull` (rolled back) when the disk is full, whether a statement or
+        the ``COMMIT`` hit it. Cancellation-safe: aiosqlite runs statements in order on its
+        thread, so a cancelled ``BEGIN`` or body is followed by a queued ``ROLLBACK``; a started
+        ``COMMIT`` finishes.
         """
         async with self._lock:
             raw = self.raw
@@ -189,13 +230,17 @@ class Database:
                 await raw.execute("BEGIN IMMEDIATE")
                 self.statements += 1
                 yield Conn(self)
-            except BaseException:
+                await asyncio.shield(raw.execute("COMMIT"))
+                self.statements += 1
+            except BaseException as exc:
+                # A failed COMMIT (SQLITE_FULL, SQLITE_IOERR) may leave the transaction open:
+                # without this ROLLBACK every later BEGIN on this connection would fail.
                 await asyncio.shield(self._rollback())
+                if isinstance(exc, sqlite3.Error) and is_storage_full(exc):
+                    raise StorageFull(str(exc)) from exc
                 raise
-            await asyncio.shield(raw.execute("COMMIT"))
-            self.statements += 1
 
     async def _rollback(self) -> None:
-        # When BEGIN itself failed there is no transaction to roll back.
-        with contextlib.suppress(sqlite3.OperationalError):
+        # When BEGIN failed, or SQLite already rolled back, there is no transaction left.
+        with contextlib.suppress(sqlite3.Error):
             await self.raw.execute("ROLLBACK")

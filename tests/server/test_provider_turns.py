@@ -116,7 +116,7 @@ async def test_rate_limited_twice_then_success_retries_with_two_retry_events(
     chat, messages = await run_turn(api, provider)
     assert chat["status"] == "waiting"
     assert chat.get("last_error") is None
-    assert messages[-1]["role"] == "assistant"
+    assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[-1]["content"][0]["text"] == "made it"
     retries = [
         e["retry"] for ch, e in published if ch == f"chat:{chat['id']}" and e["type"] == "retry"
@@ -134,6 +134,7 @@ async def test_a_stall_before_the_first_chunk_retries_as_startup_timeout(
     fake.push({"text": "too late", "stall": 5}, {"text": "on time"})
     chat, messages = await run_turn(api, "anthropic")
     assert chat["status"] == "waiting"
+    assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[-1]["content"][0]["text"] == "on time"
     retries = [
         e["retry"] for ch, e in published if ch == f"chat:{chat['id']}" and e["type"] == "retry"
@@ -156,6 +157,37 @@ async def test_unauthorized_ends_in_an_auth_error_without_retrying(
     assert no_backoff == []
     assert [m["role"] for m in messages] == ["user"]
     assert len(chat_requests(fake)) == 1
+
+
+PROVIDER_FAULTS = {
+    "500": {"status": 500},
+    "529": {"status": 529},
+    "error mid-stream": {"text": "half an answer", "chunk_size": 4, "error_midstream": 2},
+    "drop mid-stream": {"text": "half an answer", "chunk_size": 4, "drop_after": 2},
+}
+"""Transient provider faults of the fault matrix (tests/server/test_faults.py); the 429 and
+stall cells are the two tests above."""
+
+
+@pytest.mark.parametrize("fault", list(PROVIDER_FAULTS))
+@pytest.mark.parametrize("provider", list(MODELS))
+async def test_a_transient_provider_fault_is_retried_and_the_answer_is_stored_once(
+    api: Any,
+    fake: FakeProviderServer,
+    no_backoff: list[float],
+    published: Any,
+    provider: str,
+    fault: str,
+) -> None:
+    fake.push(PROVIDER_FAULTS[fault], {"text": "made it"})
+    chat, messages = await run_turn(api, provider)
+    assert (chat["status"], chat.get("last_error")) == ("waiting", None)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[-1]["content"] == [{"type": "text", "text": "made it"}]
+    assert "half an answer" not in str(messages)
+    retries = [e for ch, e in published if ch == f"chat:{chat['id']}" and e["type"] == "retry"]
+    assert len(retries) == 1
+    assert len(chat_requests(fake)) == 2
 
 
 @pytest.mark.parametrize("provider", list(MODELS))
