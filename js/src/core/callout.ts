@@ -3,14 +3,14 @@
 // own reconnecting notice.
 import { h, type Child } from "./dom";
 import { secondsUntil } from "./format";
-import type { ConnectionState } from "../transport/types";
+import type { ChatError, ConnectionState } from "../transport/types";
 import type { ChatState } from "./store";
 import { phase } from "./store";
 
 /** After this long in "starting" the shimmer says the start is slow (docs/frontend.md#renderer). */
 export const SLOW_START_MS = 15_000;
 
-const KIND_TITLES: Record<string, string> = {
+const KIND_TITLES: Record<NonNullable<ChatError["kind"]>, string> = {
   overloaded: "The model provider is overloaded",
   rate_limit: "Rate limited by the model provider",
   timeout: "The model provider timed out",
@@ -20,11 +20,12 @@ const KIND_TITLES: Record<string, string> = {
   usage_limit: "Usage limit reached",
   provider_disabled: "The model provider is disabled",
   missing_key: "The model provider has no API key",
+  storage: "The server's disk is full",
   generic: "The model request failed",
 };
 
 export function kindTitle(kind: string | undefined): string {
-  return KIND_TITLES[kind ?? "generic"] ?? KIND_TITLES.generic;
+  return (KIND_TITLES as Record<string, string>)[kind ?? "generic"] ?? KIND_TITLES.generic;
 }
 
 /** The countdown text for a retry at `retryingAt` (RFC 3339). */

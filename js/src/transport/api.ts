@@ -195,7 +195,8 @@ export interface ChatError {
     | "usage_limit"
     | "provider_disabled"
     | "missing_key"
-    | "generic";
+    | "generic"
+    | "storage";
   message: string;
   provider?: string | null;
   retryable?: boolean;
@@ -430,6 +431,7 @@ export interface ChatStreamRetry {
         | "provider_disabled"
         | "missing_key"
         | "generic"
+        | "storage"
       )
     | null;
   provider?: string | null;
