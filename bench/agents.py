@@ -13,6 +13,8 @@ Starts ipykernel ``python3`` kernels through jupyter_server's ``AsyncMappingKern
 - ``POST workspaces`` (what ``create_workspace`` does) to a connected agent for the blank
   ``python`` template, on a real ``jupyter server`` subprocess.
 
+The table goes to stdout and ``<results-dir>/agents.json`` (default ``bench/results/``).
+
 Each benchmark is an ``async def bench_<name>(km, args) -> list[Row]`` listed in
 :data:`BENCHMARKS`.
 """
@@ -21,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +231,11 @@ async def main(args: argparse.Namespace) -> None:
                 rows += await bench(km, args)
         finally:
             await km.shutdown_all()
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / "agents.json"
+    result = {"benchmark": "agents", "args": vars(args), "rows": [asdict(r) for r in rows]}
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"   wrote {path}")
     print(table(rows))
 
 
@@ -237,6 +245,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=8, help="parallel commands (default 8)")
     parser.add_argument("--seconds", type=float, default=1.0, help="command length (default 1)")
     parser.add_argument("--starts", type=int, default=5, help="kernel starts (default 5)")
+    parser.add_argument("--results-dir", type=Path, default=Path(__file__).parent / "results")
     return parser.parse_args()
 
 
