@@ -9,7 +9,8 @@ Starts ipykernel ``python3`` kernels through jupyter_server's ``AsyncMappingKern
 - ``read_file`` round trip: one call after another on a connected agent, p50/p99;
 - ``--parallel`` concurrent ``execute("sleep <seconds>")`` calls, wall time, on a kernel with
   subshells and with the serial fallback (``use_subshells=False``);
-- kernel start to a connected agent (start + runtime injection);
+- kernel start to a connected agent (start + runtime injection), once without bytecode cache
+  (``PYTHONPYCACHEPREFIX`` an empty folder: a cold first start) and ``--starts`` times warm;
 - ``POST workspaces`` (what ``create_workspace`` does) to a connected agent for the blank
   ``python`` template, on a real ``jupyter server`` subprocess.
 
@@ -61,10 +62,12 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-async def started_agent(km: Any, **options: Any) -> tuple[AgentManager, float]:
+async def started_agent(
+    km: Any, env: dict[str, str] | None = None, **options: Any
+) -> tuple[AgentManager, float]:
     manager = AgentManager(km, **options)
     began = time.perf_counter()
-    await manager.start("bench", kernel_name="python3", path="")
+    await manager.start("bench", kernel_name="python3", path="", env=env)
     return manager, time.perf_counter() - began
 
 
@@ -74,19 +77,26 @@ async def stop(manager: AgentManager) -> None:
 
 
 async def bench_start(km: Any, args: argparse.Namespace) -> list[Row]:
+    # A cold first start: the kernel finds no bytecode and compiles ipykernel, IPython and
+    # their dependencies from source (what a fresh environment without .pyc files does).
+    with tempfile.TemporaryDirectory(prefix="coderchat-bench-pyc-") as cache:
+        cold_env = {"PYTHONPYCACHEPREFIX": cache, "PYTHONDONTWRITEBYTECODE": "1"}
+        manager, cold = await started_agent(km, env=cold_env)
+        await stop(manager)
     samples = []
     for _ in range(args.starts):
         manager, seconds = await started_agent(km)
         samples.append(seconds * 1000)
         await stop(manager)
     return [
+        Row("kernel start, no bytecode cache → connected agent", 1, cold * 1000, None, cold),
         Row(
             "kernel start → connected agent",
             len(samples),
             statistics.median(samples),
             percentile(samples, 99),
             sum(samples) / 1000,
-        )
+        ),
     ]
 
 

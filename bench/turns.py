@@ -669,7 +669,8 @@ class SqlTally:
     ``coderchat_ext.store.db.Conn`` (restored on exit). ``BEGIN``/``COMMIT`` are counted by
     ``Database.tx`` itself, so they are the difference to ``Database.statements``."""
 
-    METHODS = ("execute", "execute_rowcount", "executemany", "fetchone", "fetchall")
+    # The methods that run a statement; ``fetchone``/``fetchval`` go through ``fetchall``.
+    METHODS = ("execute", "execute_rowcount", "executemany", "fetchall")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}

@@ -148,6 +148,7 @@ def test_agents_runs_and_reports_every_benchmark(runs: dict[str, Run]) -> None:
     rows = {r["name"]: r for r in run.result("agents.json")["rows"]}
     assert set(rows) == set(printed) - {"benchmark"}
     assert set(rows) == {
+        "kernel start, no bytecode cache → connected agent",
         "kernel start → connected agent",
         "create_workspace (python template) → connected agent",
         "read_file round trip (subshells)",
@@ -158,7 +159,9 @@ def test_agents_runs_and_reports_every_benchmark(runs: dict[str, Run]) -> None:
     for name, row in rows.items():
         assert row["total_s"] > 0, name
         if row["p50_ms"] is not None:
-            assert 0 < row["p50_ms"] <= row["p99_ms"], name
+            assert row["p50_ms"] > 0, name
+        if row["p99_ms"] is not None:
+            assert row["p50_ms"] <= row["p99_ms"], name
     assert rows["read_file round trip (serial)"]["n"] == 5
     # Two 0.2 s commands: about 0.2 s on subshells, at least 0.4 s one after the other.
     assert rows["2 parallel `sleep 0.2` (serial)"]["total_s"] >= 0.4
