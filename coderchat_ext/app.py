@@ -266,7 +266,9 @@ class CoderChatApp(ExtensionApp):
         await self.daemon.start()
         # What the server has built by now (modules, schemas, handlers) lives as long as the
         # process: moved out of the collector's sight, a full collection under load scans only
-        # what chats allocate, instead of stalling the event loop for the whole heap.
+        # what chats allocate, instead of stalling the event loop for the whole heap. Garbage
+        # is collected first so that none of it is frozen for good.
+        gc.collect()
         gc.freeze()
         self.started = True
         self.log.info("coderchat_ext %s: database %s", __version__, self.db.path)
