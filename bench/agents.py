@@ -233,8 +233,13 @@ def table(rows: list[Row]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="coderchat-bench-") as root:
-        km = AsyncMappingKernelManager(root_dir=root)
+    with (
+        tempfile.TemporaryDirectory(prefix="coderchat-bench-") as root,
+        tempfile.TemporaryDirectory(prefix="coderchat-bench-runtime-") as runtime,
+    ):
+        # Without a connection_dir (the server sets its runtime dir) the connection files land
+        # in the current directory, and stay there when the run is interrupted.
+        km = AsyncMappingKernelManager(root_dir=root, connection_dir=runtime)
         rows: list[Row] = []
         try:
             for bench in BENCHMARKS:

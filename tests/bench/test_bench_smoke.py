@@ -8,6 +8,7 @@ printed and the JSON it wrote to a temporary ``--results-dir``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -67,7 +68,10 @@ class Run:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
     started = {s: Run(s, tmp_path_factory.mktemp(s.removesuffix(".py"))) for s in ARGS}
     yield started
+    # Let runs no test waited for (``-k``) finish: a killed script leaves its kernels behind.
     for run in started.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            run.proc.communicate(timeout=DEADLINE)
         if run.proc.poll() is None:
             run.proc.kill()
             run.proc.communicate()
