@@ -9,9 +9,12 @@ Starts ipykernel ``python3`` kernels through jupyter_server's ``AsyncMappingKern
 - ``read_file`` round trip: one call after another on a connected agent, p50/p99;
 - ``--parallel`` concurrent ``execute("sleep <seconds>")`` calls, wall time, on a kernel with
   subshells and with the serial fallback (``use_subshells=False``);
-- kernel start to a connected agent (start + runtime injection);
+- kernel start to a connected agent (start + runtime injection), once without bytecode cache
+  (``PYTHONPYCACHEPREFIX`` an empty folder: a cold first start) and ``--starts`` times warm;
 - ``POST workspaces`` (what ``create_workspace`` does) to a connected agent for the blank
   ``python`` template, on a real ``jupyter server`` subprocess.
+
+The table goes to stdout and ``<results-dir>/agents.json`` (default ``bench/results/``).
 
 Each benchmark is an ``async def bench_<name>(km, args) -> list[Row]`` listed in
 :data:`BENCHMARKS`.
@@ -21,12 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +62,12 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-async def started_agent(km: Any, **options: Any) -> tuple[AgentManager, float]:
+async def started_agent(
+    km: Any, env: dict[str, str] | None = None, **options: Any
+) -> tuple[AgentManager, float]:
     manager = AgentManager(km, **options)
     began = time.perf_counter()
-    await manager.start("bench", kernel_name="python3", path="")
+    await manager.start("bench", kernel_name="python3", path="", env=env)
     return manager, time.perf_counter() - began
 
 
@@ -71,19 +77,26 @@ async def stop(manager: AgentManager) -> None:
 
 
 async def bench_start(km: Any, args: argparse.Namespace) -> list[Row]:
+    # A cold first start: the kernel finds no bytecode and compiles ipykernel, IPython and
+    # their dependencies from source (what a fresh environment without .pyc files does).
+    with tempfile.TemporaryDirectory(prefix="coderchat-bench-pyc-") as cache:
+        cold_env = {"PYTHONPYCACHEPREFIX": cache, "PYTHONDONTWRITEBYTECODE": "1"}
+        manager, cold = await started_agent(km, env=cold_env)
+        await stop(manager)
     samples = []
     for _ in range(args.starts):
         manager, seconds = await started_agent(km)
         samples.append(seconds * 1000)
         await stop(manager)
     return [
+        Row("kernel start, no bytecode cache → connected agent", 1, cold * 1000, None, cold),
         Row(
             "kernel start → connected agent",
             len(samples),
             statistics.median(samples),
             percentile(samples, 99),
             sum(samples) / 1000,
-        )
+        ),
     ]
 
 
@@ -220,14 +233,24 @@ def table(rows: list[Row]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="coderchat-bench-") as root:
-        km = AsyncMappingKernelManager(root_dir=root)
+    with (
+        tempfile.TemporaryDirectory(prefix="coderchat-bench-") as root,
+        tempfile.TemporaryDirectory(prefix="coderchat-bench-runtime-") as runtime,
+    ):
+        # Without a connection_dir (the server sets its runtime dir) the connection files land
+        # in the current directory, and stay there when the run is interrupted.
+        km = AsyncMappingKernelManager(root_dir=root, connection_dir=runtime)
         rows: list[Row] = []
         try:
             for bench in BENCHMARKS:
                 rows += await bench(km, args)
         finally:
             await km.shutdown_all()
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / "agents.json"
+    result = {"benchmark": "agents", "args": vars(args), "rows": [asdict(r) for r in rows]}
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"   wrote {path}")
     print(table(rows))
 
 
@@ -237,6 +260,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=8, help="parallel commands (default 8)")
     parser.add_argument("--seconds", type=float, default=1.0, help="command length (default 1)")
     parser.add_argument("--starts", type=int, default=5, help="kernel starts (default 5)")
+    parser.add_argument("--results-dir", type=Path, default=Path(__file__).parent / "results")
     return parser.parse_args()
 
 

@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import logging
 import os
 import platform
 import re
@@ -46,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-import types
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,6 +349,51 @@ class RssSampler:
         self._thread.join()
 
 
+class StatusProbe:
+    """Times an unrelated ``GET api/status`` (jupyter_server's own status handler, no
+    coderchat_ext code) every ``interval`` seconds while the workload runs: how long the
+    server's event loop keeps a request that has nothing to do with chats waiting.
+
+    It runs in its own thread with a blocking client and one keep-alive connection, so the
+    bench's busy asyncio loop does not delay the probe; the next request goes out
+    ``interval`` after the previous one was sent, or at once when that one took longer.
+    """
+
+    def __init__(self, base_url: str, headers: dict[str, str], interval: float = 0.05) -> None:
+        self.base_url = base_url
+        self.headers = headers
+        self.interval = interval
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="status-probe", daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(
+            base_url=self.base_url, headers=self.headers, timeout=120, trust_env=False
+        ) as client:
+            while not self._stop.is_set():
+                sent = time.perf_counter()
+                try:
+                    response = client.get("api/status")
+                    if response.status_code != 200:
+                        self.failures.append(f"{response.status_code} {response.text[:100]}")
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                took = time.perf_counter() - sent
+                self.latencies.append(took)
+                self._stop.wait(max(0.0, self.interval - took))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, Any]:
+        """Stop probing; the latency summary (``summary_ms`` plus ``failures``)."""
+        self._stop.set()
+        self._thread.join()
+        return {**summary_ms(self.latencies), "failures": self.failures[:5]}
+
+
 def vm_hwm(pid: int) -> int | None:
     """The kernel's peak-RSS mark (``VmHWM``) of ``pid`` in bytes (Linux), else None."""
     try:
@@ -625,7 +669,8 @@ class SqlTally:
     ``coderchat_ext.store.db.Conn`` (restored on exit). ``BEGIN``/``COMMIT`` are counted by
     ``Database.tx`` itself, so they are the difference to ``Database.statements``."""
 
-    METHODS = ("execute", "execute_rowcount", "executemany", "fetchone", "fetchall")
+    # The methods that run a statement; ``fetchone``/``fetchval`` go through ``fetchall``.
+    METHODS = ("execute", "execute_rowcount", "executemany", "fetchall")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
@@ -665,37 +710,80 @@ class SqlTally:
         return out
 
 
+@contextlib.asynccontextmanager
+async def inprocess_server(opts: Options, n_chats: int, tmp: Path) -> AsyncIterator[Any]:
+    """A real ``ServerApp`` in this process with coderchat_ext started the way ``jupyter
+    server`` starts it; yields the ``CoderChatApp``. No HTTP server listens: the workload calls
+    the services the handlers call.
+
+    ``ServerApp.initialize`` links and loads the extension (its ``initialize_settings``), then
+    ``ExtensionManager.start_all_extensions`` runs its async start hook, which is what the
+    server's ``_post_start`` does (minus swallowing a failure: here it raises). ``_cleanup``
+    is the server's own shutdown (extensions stopped, kernels shut down)."""
+    from jupyter_server.serverapp import ServerApp
+    from traitlets.config import Config
+
+    root = tmp / "root"
+    root.mkdir(parents=True)
+    config = Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {"coderchat_ext": True},
+                "open_browser": False,
+                "root_dir": str(root),
+                "allow_root": True,
+                "log_level": "WARN",
+                "reraise_server_extension_failures": True,
+            },
+            "IdentityProvider": {"token": secrets.token_hex(24)},
+            "CoderChatApp": coderchat_config(opts, n_chats, str(tmp / "coderchat.db")),
+        }
+    )
+    # The start hook exports the server's URL and token for kernels; this process is not a
+    # server, so they are put back afterwards. The server installs SIGINT/SIGTERM handlers
+    # that stop its IOLoop; the bench keeps its own (Ctrl-C raises KeyboardInterrupt).
+    saved_env = {k: os.environ.get(k) for k in ("CODERCHAT_URL", "CODERCHAT_TOKEN")}
+    saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    serverapp = ServerApp(config=config)
+    try:
+        serverapp.initialize(argv=[], find_extensions=False, new_httpserver=False)
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
+        await serverapp.extension_manager.start_all_extensions()
+        (app,) = serverapp.extension_manager.extension_apps["coderchat_ext"]
+        if not app.started:
+            raise RuntimeError("coderchat_ext did not start (see the log above)")
+        yield app
+    finally:
+        await serverapp._cleanup()
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
     """Run the same workload in this process and count ``Database.statements``.
 
-    Builds a ``CoderChatApp`` with the server's traits, calls its ``initialize_settings`` (so
-    the ``Database``, ``StreamHub(MemoryPubSub())``, ``ProviderCatalog``, ``ToolRegistry``,
-    ``ChatDaemon`` and ``ChatService`` are constructed exactly as in the server) and its start
-    hook with a stand-in for the ``ServerApp``, then drives the chats through ``ChatService``.
+    The ``CoderChatApp`` runs inside a real ``ServerApp`` (:func:`inprocess_server`), so the
+    ``Database``, ``StreamHub(MemoryPubSub())``, ``ProviderCatalog``, ``ToolRegistry``,
+    ``ChatDaemon``, ``ChatService`` and ``WorkspaceService`` are built and started exactly as
+    in the server; the chats are driven through ``ChatService``.
     """
-    from traitlets.config import Config
+    tmp = Path(tempfile.mkdtemp(prefix=f"coderchat-bench-sql-{n_chats}-"))
+    try:
+        async with inprocess_server(opts, n_chats, tmp) as app:
+            return await _inprocess_workload(app, opts, n_chats)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-    from coderchat_ext.app import CoderChatApp
+
+async def _inprocess_workload(app: Any, opts: Options, n_chats: int) -> dict[str, Any]:
+    """The N x M workload on a started ``CoderChatApp``, counting its statements."""
     from coderchat_ext.chatd.service import Actor
     from coderchat_ext.chatd.stream import StreamClosed, Subscription
 
-    tmp = Path(tempfile.mkdtemp(prefix=f"coderchat-bench-sql-{n_chats}-"))
-    config = Config()
-    for key, value in coderchat_config(opts, n_chats, str(tmp / "coderchat.db")).items():
-        setattr(config.CoderChatApp, key, value)
-    app = CoderChatApp(config=config)
-    app.log.setLevel(logging.WARNING)
-    app.initialize_settings()
-    saved_env = {k: os.environ.get(k) for k in ("CODERCHAT_URL", "CODERCHAT_TOKEN")}
-    stand_in = types.SimpleNamespace(
-        connection_url="http://127.0.0.1:0/", identity_provider=types.SimpleNamespace(token="")
-    )
-    await app._start_jupyter_server_extension(stand_in)
-    for key, value in saved_env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
     actor = Actor(username="bench")
     db = app.db
 
@@ -745,33 +833,29 @@ async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
                     await task
         return out
 
-    try:
-        turns_before = app.daemon.turns_completed
-        start_statements = db.statements
-        started = time.perf_counter()
-        with SqlTally() as tally:
-            outcomes = list(await asyncio.gather(*(one_chat(i) for i in range(n_chats))))
-            wall = time.perf_counter() - started
-            await asyncio.sleep(0.2)  # let trailing title updates land (counted as turn work)
-        statements = db.statements - start_statements
-        turns = app.daemon.turns_completed - turns_before
-        # One stream open on an idle chat, to separate the per-chat connect cost.
-        probe = next((o.chat_id for o in outcomes if o.chat_id), None)
-        open_cost = 0
-        if probe is not None:
-            before = db.statements
-            sub, _ = await app.chats.open_stream(actor, probe, 0)
-            open_cost = db.statements - before
-            sub.close(1000, "closed")
-        for out in outcomes:
-            if out.chat_id is not None:
-                page = await app.chats.list_messages(
-                    actor, out.chat_id, before_id=None, after_id=0, limit=200
-                )
-                out.check_visible(page["messages"])
-    finally:
-        await app.stop_extension()
-        shutil.rmtree(tmp, ignore_errors=True)
+    turns_before = app.daemon.turns_completed
+    start_statements = db.statements
+    started = time.perf_counter()
+    with SqlTally() as tally:
+        outcomes = list(await asyncio.gather(*(one_chat(i) for i in range(n_chats))))
+        wall = time.perf_counter() - started
+        await asyncio.sleep(0.2)  # let trailing title updates land (counted as turn work)
+    statements = db.statements - start_statements
+    turns = app.daemon.turns_completed - turns_before
+    # One stream open on an idle chat, to separate the per-chat connect cost.
+    probe = next((o.chat_id for o in outcomes if o.chat_id), None)
+    open_cost = 0
+    if probe is not None:
+        before = db.statements
+        sub, _ = await app.chats.open_stream(actor, probe, 0)
+        open_cost = db.statements - before
+        sub.close(1000, "closed")
+    for out in outcomes:
+        if out.chat_id is not None:
+            page = await app.chats.list_messages(
+                actor, out.chat_id, before_id=None, after_id=0, limit=200
+            )
+            out.check_visible(page["messages"])
     failed = [o for o in outcomes if o.problems(opts.turns)]
     per_turn = statements / turns if turns else None
     return {
@@ -839,6 +923,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "waiting p50",
         "waiting p99",
         "SQL/turn",
+        "status p50/p99/max",
         "peak RSS MiB",
         "lost/dup",
         "ok chats",
@@ -847,6 +932,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
     for r in results:
         lat = r["latency"]
         sql = r.get("sql") or {}
+        status = r["status_latency"]
         rows.append(
             (
                 str(r["chats"]),
@@ -858,6 +944,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 fmt(lat["waiting"]["p50_ms"]),
                 fmt(lat["waiting"]["p99_ms"]),
                 fmt(sql.get("statements_per_turn")),
+                "/".join(fmt(status[k]) for k in ("p50_ms", "p99_ms", "max_ms")),
                 fmt(r["server"]["peak_rss_mib"]),
                 f"{r['checks']['lost_messages']}/{r['checks']['duplicate_ids']}",
                 f"{r['checks']['chats_ok']}/{r['chats']}",
@@ -869,8 +956,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print("-" * len(line))
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    print("(latencies in ms from sending the POST; lost = visible messages never seen on the")
-    print(" stream + missing user/assistant messages; dup = message ids seen twice)")
+    print("(latencies in ms from sending the POST; status = GET api/status during the load, ms;")
+    print(" lost = visible messages never seen on the stream + missing user/assistant messages;")
+    print(" dup = message ids seen twice)")
     for r in results:
         log = r["server"]["log"]
         print(
@@ -893,12 +981,15 @@ async def run_one(opts: Options, n_chats: int) -> dict[str, Any]:
         client_cpu_before = time.process_time()
         sampler = RssSampler(server.pid)
         sampler.start()
+        status_probe = StatusProbe(server.base_url, server.headers)
+        status_probe.start()
         started = time.perf_counter()
         try:
             outcomes = await Workload(server, opts, n_chats).run()
         finally:
             wall = time.perf_counter() - started
             sampler.stop()
+            status_latency = status_probe.stop()
         cpu_after = proc.cpu_times()
         client_cpu = time.process_time() - client_cpu_before
         hwm = vm_hwm(server.pid)
@@ -943,6 +1034,7 @@ async def run_one(opts: Options, n_chats: int) -> dict[str, Any]:
         "wall_s": round(span, 3),
         "turns_per_s": round(len(turns_done) / span, 1) if span > 0 else None,
         "latency": latency_summary(outcomes),
+        "status_latency": status_latency,
         "server": {
             "command": server.command,
             "config": {k: v for k, v in server.config.items() if k != "IdentityProvider"},

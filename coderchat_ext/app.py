@@ -8,6 +8,7 @@ database. Nothing here imports a provider SDK.
 
 from __future__ import annotations
 
+import gc
 import getpass
 import logging
 import os
@@ -293,6 +294,12 @@ class CoderChatApp(ExtensionApp):
         self.chats.workspace_check = self.workspaces.workspace_check
         self.settings_service.template_lookup = self.workspaces.template_lookup
         await self.daemon.start()
+        # What the server has built by now (modules, schemas, handlers) lives as long as the
+        # process: moved out of the collector's sight, a full collection under load scans only
+        # what chats allocate, instead of stalling the event loop for the whole heap. Garbage
+        # is collected first so that none of it is frozen for good.
+        gc.collect()
+        gc.freeze()
         self.started = True
         self.log.info("coderchat_ext %s: database %s", __version__, self.db.path)
 

@@ -9,6 +9,7 @@ JSON payload with an ``error`` key where structure must survive (docs/workspaces
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,6 +49,16 @@ class ToolArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@functools.cache
+def _input_schema(args: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of an argument model, built once: pydantic's schema generation costs
+    milliseconds per tool and every model call of every turn offers every tool."""
+    schema = args.model_json_schema()
+    schema.pop("title", None)
+    schema.setdefault("properties", {})
+    return schema
+
+
 class Tool(ABC):
     """A tool the model can call. Subclasses set ``name``, ``description``, ``Args``."""
 
@@ -58,10 +69,9 @@ class Tool(ABC):
     """An exclusive tool must be called alone in its batch (docs/loop.md#exclusive-tools)."""
 
     def spec(self) -> ToolSpec:
-        schema = self.Args.model_json_schema()
-        schema.pop("title", None)
-        schema.setdefault("properties", {})
-        return ToolSpec(self.name, self.description, schema)
+        """What the model is offered. The schema dict is shared between calls: read it, do
+        not change it."""
+        return ToolSpec(self.name, self.description, _input_schema(self.Args))
 
     def is_active(self, chat: Chat) -> bool:
         """Whether the tool is offered in this chat's turn (known but inactive tools get

@@ -79,8 +79,14 @@ AGENT_TIMEOUT = (
 DEFAULT_CALL_TIMEOUT = 60.0
 """Seconds a call may take when the caller gives no timeout."""
 CONNECT_TIMEOUT = 60.0
-"""Seconds for a kernel to answer its first ``kernel_info_request`` (and for a call to wait
-for a ``connecting`` agent)."""
+"""Seconds for a kernel that answered to finish connecting (IOPub, subshell, runtime), and
+for a call to wait for a ``connecting`` agent."""
+START_TIMEOUT = 300.0
+"""Seconds a kernel whose process is alive may take to answer its first
+``kernel_info_request`` (a first start on a cold machine can take minutes)."""
+RESEND_MAX = 10.0
+"""Seconds between ``kernel_info_request`` repeats to a kernel that has not answered, at most
+(the gap doubles from 2 s)."""
 POLL_INTERVAL = 0.5
 """Seconds between liveness checks of each agent."""
 MAX_SUBSHELLS = 16
@@ -294,6 +300,7 @@ class AgentManager:
         poll_interval: float = POLL_INTERVAL,
         connect_timeout: float = CONNECT_TIMEOUT,
         secrets: SecretValues | None = None,
+        start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.kernel_manager = kernel_manager
         self.secrets = secrets
@@ -303,6 +310,7 @@ class AgentManager:
         self.use_subshells = use_subshells
         self.poll_interval = poll_interval
         self.connect_timeout = connect_timeout
+        self.start_timeout = start_timeout
         self._agents: dict[str, _Agent] = {}
         self._call_ids = itertools.count(1)
 
@@ -656,31 +664,56 @@ class AgentManager:
 
         Asked on the control channel first, which a kernel answers even while its main shell
         runs a cell (an attached notebook kernel is busy running ``%chat attach`` itself), then
-        alternately on shell for kernels that only answer there."""
-        deadline = time.monotonic() + self.connect_timeout
+        alternately on shell for kernels that only answer there, again every few seconds
+        until one is answered. A live kernel that has not answered yet is still starting
+        (a first start on a cold machine imports ipykernel and IPython from a cold disk, or
+        compiles them): it gets ``start_timeout`` for its first reply; once it replied, the
+        IOPub check gets ``connect_timeout``."""
+        started = time.monotonic()
+        deadline = started + self.start_timeout
         kernel = self.kernel_manager.get_kernel(agent.kernel_id)
-        attempt = 0
-        while True:
-            channel = "control" if attempt % 2 == 0 else "shell"
-            attempt += 1
-            request = _Request(channel)
-            msg_id = self._send(agent, channel, "kernel_info_request", {}, None, request)
-            try:
-                while not request.reply.done():
-                    if time.monotonic() > deadline:
-                        raise AgentUnavailable(AGENT_TIMEOUT)
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(request.reply), 1.0)
-                    if not request.reply.done() and not await _is_alive(kernel):
+        requests: dict[str, _Request] = {}
+        sent = 0
+        resend_at = started
+        try:
+            while True:
+                now = time.monotonic()
+                answered = next((r for r in requests.values() if r.reply.done()), None)
+                if answered is None and now >= resend_at:
+                    channel = "control" if sent % 2 == 0 else "shell"
+                    sent += 1
+                    request = _Request(channel)
+                    requests[
+                        self._send(agent, channel, "kernel_info_request", {}, None, request)
+                    ] = request
+                    resend_at = now + min(2.0 ** len(requests), RESEND_MAX)
+                if answered is None:
+                    if now > deadline:
+                        raise AgentError(_not_answering(agent.kernel_id, now - started))
+                    # asyncio.wait leaves the replies pending on timeout (no cancellation).
+                    replies = [r.reply for r in requests.values()]
+                    await asyncio.wait(replies, timeout=min(1.0, max(resend_at - now, 0.05)))
+                    if not any(r.reply.done() for r in requests.values()) and not await _is_alive(
+                        kernel
+                    ):
                         raise AgentUnavailable(AGENT_DISCONNECTED)
-                reply = request.reply.result()
+                    continue
+                reply = answered.reply.result()  # raises when the connection failed
+                # The kernel is up: what is left is quick, so the usual connect deadline.
+                deadline = min(deadline, now + self.connect_timeout)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(request.iopub_seen.wait(), 0.5)
-                if request.iopub_seen.is_set():
+                    await asyncio.wait_for(answered.iopub_seen.wait(), 0.5)
+                if any(r.iopub_seen.is_set() for r in requests.values()):
                     return reply
                 if time.monotonic() > deadline:
                     raise AgentUnavailable(AGENT_TIMEOUT)
-            finally:
+                # Ask again, so the next reply's IOPub status comes after the SUB connected.
+                for msg_id in list(requests):
+                    agent.waiters.pop(msg_id, None)
+                requests.clear()
+                resend_at = time.monotonic()
+        finally:
+            for msg_id in requests:
                 agent.waiters.pop(msg_id, None)
 
     async def _inject(self, agent: _Agent) -> None:
@@ -861,6 +894,15 @@ def _own_session(kernel: Any) -> Any:
     session = kernel.session.clone()
     session.session = str(uuid.uuid4())
     return session
+
+
+def _not_answering(kernel_id: str | None, seconds: float) -> str:
+    """Why a start failed when the kernel process runs but never answered, and what to do."""
+    return (
+        f"its process ran for {seconds:.0f}s without replying (kernel {kernel_id}); a first "
+        "start on a cold machine can be that slow. Check the kernel in JupyterLab's Running "
+        "panel and the Jupyter server's log, then start the workspace again"
+    )
 
 
 async def _is_alive(kernel: Any) -> bool:

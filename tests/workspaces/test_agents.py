@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -357,3 +360,51 @@ async def test_a_kernel_that_does_not_exist_fails_to_start(agents: Agents) -> No
         await agents.manager.start("bad", kernel_name="no-such-kernel", path="")
     assert agents.manager.status("bad") == "disconnected"
     await agents.manager.shutdown("bad")
+
+
+@pytest.fixture
+def slow_kernel(jp_data_dir: Any) -> Callable[[float], str]:
+    """Installs a kernel whose process waits ``seconds`` before ipykernel starts, as a first
+    start on a cold machine does while it imports ipykernel and IPython; returns its name."""
+
+    def install(seconds: float) -> str:
+        name = f"slow-{seconds:g}".replace(".", "-")
+        folder = jp_data_dir / "kernels" / name
+        folder.mkdir(parents=True)
+        launch = (
+            f"import time; time.sleep({seconds}); "
+            "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
+        )
+        spec = {
+            "argv": [sys.executable, "-c", launch, "-f", "{connection_file}"],
+            "display_name": name,
+            "language": "python",
+        }
+        (folder / "kernel.json").write_text(json.dumps(spec))
+        return name
+
+    return install
+
+
+async def test_a_kernel_slower_to_start_than_the_connect_timeout_still_connects(
+    make_agents: Any, slow_kernel: Callable[[float], str]
+) -> None:
+    agents = make_agents(connect_timeout=1.0)
+    agents.started.append("slow")
+    await agents.manager.start("slow", kernel_name=slow_kernel(3), path="")
+    assert agents.manager.status("slow") == "connected"
+    assert (await agents.manager.call("slow", "execute", {"command": "echo up"}))["exit_code"] == 0
+
+
+async def test_a_running_kernel_that_never_answers_fails_with_what_to_do(
+    make_agents: Any, slow_kernel: Callable[[float], str]
+) -> None:
+    agents = make_agents(start_timeout=2.0)
+    agents.started.append("silent")
+    began = time.monotonic()
+    with pytest.raises(AgentError) as failed:
+        await agents.manager.start("silent", kernel_name=slow_kernel(120), path="")
+    assert time.monotonic() - began < 15
+    assert "without replying" in failed.value.message
+    assert "JupyterLab's Running panel" in failed.value.message
+    assert agents.manager.status("silent") == "disconnected"
