@@ -78,6 +78,8 @@ AGENT_TIMEOUT = (
 
 DEFAULT_CALL_TIMEOUT = 60.0
 """Seconds a call may take when the caller gives no timeout."""
+SUBSHELL_RETRY = 1.0
+"""Seconds before a ``create_subshell_request`` without a reply is sent again (doubling)."""
 CONNECT_TIMEOUT = 60.0
 """Seconds for a kernel that answered to finish connecting (IOPub, subshell, runtime), and
 for a call to wait for a ``connecting`` agent."""
@@ -507,9 +509,37 @@ class AgentManager:
         return _result(exec_)
 
     async def _take_subshell(self, agent: _Agent, deadline: float) -> str:
+        """A free subshell of the agent's kernel, or a new one.
+
+        ipykernel 7 answers on control before its main thread has built the subshell manager,
+        and a ``create_subshell_request`` that arrives in between is lost (the control thread
+        fails an assertion and never replies), so the request is sent again after
+        :data:`SUBSHELL_RETRY` seconds, doubling, until ``deadline``; the first reply wins."""
         if agent.free_subshells:
             return agent.free_subshells.pop()
-        reply = await self._request(agent, "control", "create_subshell_request", {}, deadline)
+        requests: dict[str, _Request] = {}
+        wait = SUBSHELL_RETRY
+        try:
+            while True:
+                request = _Request("control")
+                requests[
+                    self._send(agent, "control", "create_subshell_request", {}, None, request)
+                ] = request
+                remaining = deadline - time.monotonic()
+                done, _ = await asyncio.wait(
+                    [r.reply for r in requests.values()],
+                    timeout=max(min(wait, remaining), 0.01),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if done:
+                    reply = done.pop().result()
+                    break
+                if time.monotonic() >= deadline:
+                    raise AgentUnavailable(AGENT_TIMEOUT)
+                wait *= 2
+        finally:
+            for msg_id in requests:
+                agent.waiters.pop(msg_id, None)
         if reply.get("status") != "ok" or not reply.get("subshell_id"):
             raise AgentError(f"creating a kernel subshell failed: {reply.get('evalue', reply)}")
         return str(reply["subshell_id"])
