@@ -6,11 +6,13 @@ Each carries the error body of docs/api.md#errors: ``message``, optional ``detai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
-from .models import ApiErrorBody, ApiValidation
+from .models import REFUSED, ApiErrorBody, ApiValidation
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -78,14 +80,32 @@ class Unavailable(ApiError):
     status = 503
 
 
-def invalid(exc: ValidationError, message: str, field: str = "body") -> BadRequest:
-    """The :class:`BadRequest` for a refused value: ``message``, one ``validations`` entry
-    ``(field, detail)`` per error of ``exc`` (``field`` is the error's dotted path in the
-    value, or the ``field`` given when the error is about the whole value) and the entries
-    joined as ``detail``."""
+def invalid(
+    exc: ValidationError,
+    message: str,
+    field: str = "body",
+    missing: Mapping[str, PydanticCustomError] | None = None,
+) -> BadRequest:
+    """The :class:`BadRequest` for a refused value (docs/api.md#errors).
+
+    When the first problem (in field order, which is the reference's order of checks) is a
+    :func:`~coderchat_ext.models.refusal`, or a required field left out that ``missing`` maps
+    to one, the answer is that refusal's message, detail and validations. Otherwise it is
+    ``message`` with one ``validations`` entry ``(field, detail)`` per error of ``exc``
+    (``field`` is the error's dotted path in the value, or the ``field`` given when the error
+    is about the whole value) and the entries joined as ``detail``."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = str(first["loc"][0]) if first["loc"] else field
+    context: Any = first.get("ctx")
+    if first["type"] == "missing" and len(first["loc"]) == 1 and missing:
+        refused = missing.get(str(first["loc"][0]))
+        context = refused.context if refused is not None else None
+    if first["type"] == REFUSED or (first["type"] == "missing" and context):
+        validations = context["validations"] or [(where, context["detail"] or context["message"])]
+        return BadRequest(context["message"], context["detail"], validations=validations)
     validations = [
-        (".".join(str(part) for part in error["loc"]) or field, error["msg"])
-        for error in exc.errors(include_url=False)
+        (".".join(str(part) for part in error["loc"]) or field, error["msg"]) for error in errors
     ]
     detail = "; ".join(f"{name}: {text}" for name, text in validations)
     return BadRequest(message, detail, validations=validations)
@@ -93,11 +113,11 @@ def invalid(exc: ValidationError, message: str, field: str = "body") -> BadReque
 
 def validate(model: type[ModelT], value: Any, message: str = "Invalid request body.") -> ModelT:
     """``value`` (a decoded JSON body) as ``model``; raises :func:`invalid`'s 400 when the
-    model refuses it."""
+    model refuses it (a request model's ``missing`` refusals included)."""
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise invalid(exc, message) from None
+        raise invalid(exc, message, missing=getattr(model, "missing", None)) from None
 
 
 class InsufficientStorage(ApiError):

@@ -51,11 +51,6 @@ SKILLS_INDEX_INTRO = (
 """The first lines of the ``<available-skills>`` block
 (docs/workspaces.md#context-files-and-skills)."""
 
-MAX_PROMPT_BYTES = 131_072
-"""Bytes at most of the deployment and user custom prompts (docs/api.md#limits)."""
-MAX_CHAT_SYSTEM_PROMPT_CHARS = 10_000
-"""Characters at most of a chat's own ``system_prompt`` (docs/api.md#limits)."""
-
 
 def sanitize_prompt(text: str) -> str:
     """Trim, normalize newlines and drop control characters other than newline and tab."""

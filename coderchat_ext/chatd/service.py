@@ -1,8 +1,9 @@
-"""Chat operations behind the API: validation with upstream's messages, transactions,
-events (docs/api.md, docs/status-machine.md#transitions).
+"""Chat operations behind the API: the checks that need the database (with upstream's
+messages), transactions, events (docs/api.md, docs/status-machine.md#transitions).
 
-Handlers parse and authorize, then call one method here with an :class:`Actor`. Every method
-validates before it writes, so a refused request changes nothing. A chat of another owner is
+Handlers parse the body into its request model (``coderchat_ext.models``: the body's own checks)
+and authorize, then call one method here with an :class:`Actor` and that typed request. Every
+method checks before it writes, so a refused request changes nothing. A chat of another owner is
 "not found" (404), never "forbidden".
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +18,18 @@ from typing import Any
 
 from .. import errors as E
 from ..models import (
+    MAX_ROW_ID,
+    NIL_UUID,
     Chat,
     ChatMessage,
     ChatMessagePart,
     ChatQueuedMessage,
-    DynamicTool,
+    CreateChatMessageRequest,
+    CreateChatRequest,
+    EditMessageRequest,
+    RunToolRequest,
+    SubmitToolResultsRequest,
+    UpdateChatRequest,
     parse_uuid,
     utcnow,
 )
@@ -41,18 +48,11 @@ from .errors import ClassifiedError
 from .stream import CLOSE_HISTORY_CHANGED, Event, Subscription
 from .title import TITLE_TIMEOUT, generate_title
 
-MAX_DYNAMIC_TOOLS = 250
-MAX_TITLE_CHARS = 200
-MAX_LABELS = 50
-MAX_ROW_ID = 2**63 - 1
-"""SQLite's largest INTEGER: no row has a larger id, and a larger value cannot be bound."""
 INTERRUPTED_BY_USER = "Tool execution interrupted by user"
 """Synthetic result for dynamic calls of an interrupted ``requires_action`` chat
 (docs/status-machine.md#requires_action)."""
 INTERRUPT_SETTLE_TIMEOUT = 10.0
 """Seconds ``interrupt`` waits for the interrupted step to be persisted before answering."""
-
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -66,121 +66,6 @@ class Actor:
 WorkspaceCheck = Callable[[Conn, Actor, str, str], Any]
 """``(conn, actor, workspace_id, organization_id)`` -> awaitable raising :class:`E.ApiError`
 when the workspace may not be bound; registered by the workspaces subsystem."""
-
-
-def parse_content(raw: Any) -> list[ChatMessagePart]:
-    """User input parts (``ChatInputPart``) -> message parts, validated as docs/api.md#chats
-    (``createChatInputFromParts``). Raises :class:`E.BadRequest`."""
-    if raw is None or raw == [] or raw == "":
-        raise E.BadRequest("Content is required.", "Content cannot be empty.")
-    if isinstance(raw, str):
-        raw = [{"type": "text", "text": raw}]
-    if not isinstance(raw, list):
-        raise E.BadRequest("Invalid input part.", "content must be an array of parts.")
-    parts: list[ChatMessagePart] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise E.BadRequest("Invalid input part.", f"content[{i}] must be an object.")
-        kind = item.get("type")
-        if kind == "text":
-            text = item.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise E.BadRequest("Invalid input part.", f"content[{i}].text cannot be empty.")
-            parts.append(ChatMessagePart(type="text", text=text))
-        elif kind == "file":
-            if not item.get("file_id"):
-                raise E.BadRequest(
-                    "Invalid input part.", f"content[{i}].file_id is required for file parts."
-                )
-            raise E.BadRequest(
-                "Invalid input part.",
-                f"content[{i}].file_id references a file that does not exist.",
-            )
-        elif kind == "file-reference":
-            name = item.get("file_name")
-            if not isinstance(name, str) or not name:
-                raise E.BadRequest(
-                    "Invalid input part.",
-                    f"content[{i}].file_name is required for file-reference parts.",
-                )
-            start, end = item.get("start_line"), item.get("end_line")
-            for key, value in (("start_line", start), ("end_line", end)):
-                if value is not None and (not isinstance(value, int) or value < 1):
-                    raise E.BadRequest(
-                        "Invalid input part.", f"content[{i}].{key} must be a positive integer."
-                    )
-            content = item.get("content")
-            parts.append(
-                ChatMessagePart(
-                    type="file-reference",
-                    file_name=name,
-                    start_line=start,
-                    end_line=end,
-                    content=content if isinstance(content, str) else None,
-                )
-            )
-        else:
-            raise E.BadRequest(
-                "Invalid input part.", f'content[{i}].type "{kind}" is not supported.'
-            )
-    if not any(p.type in ("text", "file") for p in parts):
-        raise E.BadRequest(
-            "Invalid input part.", "content must include at least one text or file part."
-        )
-    return parts
-
-
-def parse_labels(raw: Any) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or len(raw) > MAX_LABELS:
-        raise E.BadRequest(
-            "Invalid labels.", f"labels must be an object of at most {MAX_LABELS} string values."
-        )
-    for key, value in raw.items():
-        if not _LABEL_KEY.match(key) or not isinstance(value, str) or not value or len(value) > 256:
-            raise E.BadRequest(
-                "Invalid labels.",
-                f'Label "{key}" must have a key of letters, digits, ".", "_", "/" or "-" (at most'
-                " 64) and a non-empty string value of at most 256 characters.",
-            )
-    return dict(raw)
-
-
-def parse_dynamic_tools(raw: Any) -> list[DynamicTool]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise E.BadRequest("Invalid dynamic tools.", "unsafe_dynamic_tools must be an array.")
-    if len(raw) > MAX_DYNAMIC_TOOLS:
-        raise E.BadRequest("Too many dynamic tools.", "Maximum 250 dynamic tools per chat.")
-    tools: list[DynamicTool] = []
-    seen: set[str] = set()
-    for item in raw:
-        if not isinstance(item, dict):
-            raise E.BadRequest("Invalid dynamic tools.", "Each dynamic tool must be an object.")
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise E.BadRequest("Dynamic tool name must not be empty.")
-        if name in seen:
-            raise E.BadRequest(
-                "Duplicate dynamic tool name.", f'Tool "{name}" appears more than once.'
-            )
-        seen.add(name)
-        schema = item.get("input_schema", {"type": "object"})
-        if not isinstance(schema, dict):
-            raise E.BadRequest(
-                "Invalid dynamic tools.", f'Tool "{name}": input_schema must be a JSON object.'
-            )
-        description = item.get("description")
-        tools.append(
-            DynamicTool(
-                name=name,
-                description=description if isinstance(description, str) else None,
-                input_schema=schema,
-            )
-        )
-    return tools
 
 
 def parse_positive_int(value: Any) -> int | None:
@@ -238,35 +123,25 @@ class ChatService:
 
     # --- chats ----------------------------------------------------------------------------
 
-    async def create_chat(self, actor: Actor, body: dict[str, Any]) -> Chat:
-        """``POST chats`` (docs/api.md#chats, errors in its order) -> the new chat, ``pending``."""
-        org_name_or_id = body.get("organization_id")
-        system_prompt = body.get("system_prompt")
-        if system_prompt is not None and not isinstance(system_prompt, str):
-            raise E.BadRequest("Invalid request body.", "system_prompt must be a string.")
-        if org_name_or_id is not None and not isinstance(org_name_or_id, str):
-            raise E.BadRequest("Invalid request body.", "organization_id must be a string.")
+    async def create_chat(self, actor: Actor, request: CreateChatRequest) -> Chat:
+        """``POST chats`` (docs/api.md#chats; the body's own checks are the request model's)
+        -> the new chat, ``pending``. 400/403 for an unknown organization or one the caller is
+        not a member of, a workspace it may not bind, an unknown or disabled model config."""
         async with self.db.read() as conn:
-            org_id = await self._organization(conn, actor, org_name_or_id)
-        if system_prompt and len(system_prompt) > prompt.MAX_CHAT_SYSTEM_PROMPT_CHARS:
-            raise E.BadRequest(
-                "System prompt exceeds maximum length.",
-                f"System prompt must be at most 10000 characters, got {len(system_prompt)}.",
-            )
-        content = parse_content(body.get("content"))
-        client_type = body.get("client_type", "api")
-        labels = parse_labels(body.get("labels"))
-        dynamic = parse_dynamic_tools(body.get("unsafe_dynamic_tools"))
-        if client_type not in ("ui", "api"):
-            raise E.BadRequest("Invalid client_type.", 'Must be "ui" or "api".')
+            org_id = await self._organization(conn, actor, request.organization_id)
+        content = request.message_parts()
+        system_prompt = request.system_prompt
+        client_type = request.client_type
+        labels = request.labels or {}
+        dynamic = request.unsafe_dynamic_tools or []
         chat_id = str(uuid.uuid4())
         async with self.db.tx() as conn:
             workspace_id = None
-            if body.get("workspace_id") is not None:
+            if request.workspace_id is not None:
                 workspace_id = await self._check_workspace(
-                    conn, actor, body["workspace_id"], org_id
+                    conn, actor, request.workspace_id, org_id
                 )
-            config_id = await self._model_config_id(conn, body.get("model_config_id"))
+            config_id = await self._model_config_id(conn, request.model_config_id)
             site_prompt = await store_configs.get_site(conn, store_configs.SYSTEM_PROMPT)
             include = await store_configs.get_site(
                 conn, store_configs.INCLUDE_DEFAULT_SYSTEM_PROMPT
@@ -389,27 +264,17 @@ class ChatService:
             chat.children = by_parent.get(chat.id)
         return chats
 
-    async def update_chat(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> None:
+    async def update_chat(self, actor: Actor, chat_id: str, request: UpdateChatRequest) -> None:
         """``PATCH chats/{id}`` (docs/api.md#chats): title, archived, workspace_id, pin_order,
-        labels."""
+        labels; only the fields present change."""
+        given = request.model_fields_set
         fields: dict[str, Any] = {}
-        if "title" in body:
-            title = body["title"]
-            if not isinstance(title, str) or not title.strip():
-                raise E.BadRequest("Title cannot be empty.")
-            if len(title.strip()) > MAX_TITLE_CHARS:
-                raise E.BadRequest("Title must be at most 200 characters.")
-            fields["title"] = title.strip()
-        if "labels" in body:
-            fields["labels"] = parse_labels(body["labels"])
-        archived = body.get("archived")
-        if archived is not None and not isinstance(archived, bool):
-            raise E.BadRequest("Invalid request body.", "archived must be a boolean.")
-        pin = body.get("pin_order")
-        if pin is not None and (not isinstance(pin, int) or isinstance(pin, bool)):
-            raise E.BadRequest("Invalid request body.", "pin_order must be an integer.")
-        if pin is not None and pin < 0:
-            raise E.BadRequest("Pin order must be non-negative.")
+        if "title" in given:
+            fields["title"] = request.title
+        if "labels" in given:
+            fields["labels"] = request.labels or {}
+        archived = request.archived
+        pin = request.pin_order
         cancelled: list[str] = []
         watch: list[tuple[str, str]] = []
         async with self.db.tx() as conn:
@@ -433,9 +298,9 @@ class ChatService:
                     raise E.BadRequest("Cannot pin an archived chat.")
                 if chat.parent_chat_id:
                     raise E.BadRequest("Cannot pin a child chat.")
-            if "workspace_id" in body:
-                value = body["workspace_id"]
-                if value in (None, "", "00000000-0000-0000-0000-000000000000"):
+            if "workspace_id" in given:
+                value = request.workspace_id
+                if value is None or value in ("", NIL_UUID):
                     fields.update(workspace_id=None, build_id=None, agent_id=None)
                 else:
                     ws = await self._check_workspace(conn, actor, value, chat.organization_id)
@@ -508,16 +373,12 @@ class ChatService:
         }
 
     async def send_message(
-        self, actor: Actor, chat_id: str, body: dict[str, Any]
+        self, actor: Actor, chat_id: str, request: CreateChatMessageRequest
     ) -> dict[str, Any]:
         """``POST chats/{id}/messages`` (docs/api.md#messages-and-queue) ->
-        ``{queued, message?, queued_message?}``."""
-        busy = body.get("busy_behavior")
-        if busy is None or busy == "":
-            busy = "queue"
-        if busy not in ("queue", "interrupt"):
-            raise E.BadRequest("Invalid busy_behavior value.", 'Must be "queue" or "interrupt".')
-        content = parse_content(body.get("content"))
+        ``{queued, message?, queued_message?}`` (``CreateChatMessageResponse``)."""
+        busy = request.busy_behavior or "queue"
+        content = request.message_parts()
         interrupt_run = False
         queue: list[ChatQueuedMessage] | None = None
         inserted: list[ChatMessage] = []
@@ -526,7 +387,7 @@ class ChatService:
             chat = await self._owned(conn, actor, chat_id)
             if chat.archived:
                 raise E.BadRequest("Cannot send messages to an archived chat.")
-            requested = body.get("model_config_id")
+            requested = request.model_config_id
             config_id = (
                 chat.last_model_config_id
                 if requested is None or requested == ""
@@ -579,7 +440,7 @@ class ChatService:
         return {"queued": False, "message": user.public().dump() if user else None}
 
     async def edit_message(
-        self, actor: Actor, chat_id: str, message_id: Any, body: dict[str, Any]
+        self, actor: Actor, chat_id: str, message_id: Any, request: EditMessageRequest
     ) -> dict[str, Any]:
         """``PATCH chats/{id}/messages/{message_id}``: soft-delete the message and everything
         after it, insert the edited one, drop the queue, restart the turn
@@ -598,7 +459,7 @@ class ChatService:
                 raise E.NotFound("Chat message not found.", "Message does not belong to this chat.")
             if original.role != "user":
                 raise E.BadRequest("Only user messages can be edited.")
-            content = parse_content(body.get("content"))
+            content = request.message_parts()
             await store_messages.soft_delete_from(conn, chat.id, mid)
             await store_messages.clear_queue(conn, chat.id)
             [message] = await store_messages.insert_messages(
@@ -689,7 +550,7 @@ class ChatService:
         return await self.get_chat(actor, chat.id)
 
     async def run_tool(
-        self, actor: Actor, chat_id: str, name: str, body: dict[str, Any]
+        self, actor: Actor, chat_id: str, name: str, request: RunToolRequest
     ) -> dict[str, Any]:
         """``POST chats/{id}/tools/{name}`` {args}: run one registered tool in the chat's
         context (its workspace, organization and services), as the model would, without
@@ -705,13 +566,8 @@ class ChatService:
             raise E.NotFound("Tool not found.", f'No tool named "{name}".')
         if chat.archived:
             raise E.Conflict("Chat is archived.")
-        raw = body.get("args")
-        if raw is not None and not isinstance(raw, dict):
-            raise E.BadRequest(
-                "Invalid tool arguments.", validations=[("args", "must be an object")]
-            )
         try:
-            args = tool.parse(raw or {})
+            args = tool.parse(request.args or {})
         except ValueError as exc:
             raise E.BadRequest(
                 "Invalid tool arguments.", str(exc), validations=[("args", str(exc))]
@@ -739,16 +595,17 @@ class ChatService:
             "is_error": result.is_error,
         }
 
-    async def submit_tool_results(self, actor: Actor, chat_id: str, body: dict[str, Any]) -> None:
+    async def submit_tool_results(
+        self, actor: Actor, chat_id: str, request: SubmitToolResultsRequest
+    ) -> None:
         """``POST chats/{id}/tool-results`` (docs/status-machine.md#requires_action): answer every
-        pending dynamic call at once."""
-        results = body.get("results")
+        pending dynamic call at once. 400 for an archived chat and, in the reference's order, a
+        duplicate, missing or unexpected ``tool_call_id``; 409 unless ``requires_action``."""
+        results = request.results
         async with self.db.tx() as conn:
             chat = await self._owned(conn, actor, chat_id)
             if chat.archived:
                 raise E.BadRequest("Cannot submit tool results to an archived chat.")
-            if not isinstance(results, list) or not results:
-                raise E.BadRequest("At least one tool result is required.")
             if chat.status != "requires_action":
                 raise E.Conflict(
                     "Chat is not waiting for tool results.",
@@ -757,31 +614,22 @@ class ChatService:
             pending = {c.tool_call_id: c for c in await pending_dynamic_calls(conn, chat.id)}
             seen: set[str] = set()
             for item in results:
-                call_id = item.get("tool_call_id") if isinstance(item, dict) else None
-                if not isinstance(call_id, str):
+                if item.tool_call_id in seen:
                     raise E.BadRequest(
-                        "Unexpected tool result.", 'No pending tool call with ID "".'
+                        "Duplicate tool_call_id in results.",
+                        f'Duplicate tool call ID "{item.tool_call_id}".',
                     )
-                if call_id in seen:
-                    raise E.BadRequest(
-                        "Duplicate tool_call_id in results.", f'Duplicate tool call ID "{call_id}".'
-                    )
-                seen.add(call_id)
+                seen.add(item.tool_call_id)
             for call_id in pending:
                 if call_id not in seen:
                     raise E.BadRequest(
                         "Missing tool result.", f'Missing result for tool call "{call_id}".'
                     )
             for item in results:
-                if item["tool_call_id"] not in pending:
+                if item.tool_call_id not in pending:
                     raise E.BadRequest(
                         "Unexpected tool result.",
-                        f'No pending tool call with ID "{item["tool_call_id"]}".',
-                    )
-                if "output" not in item:
-                    raise E.BadRequest(
-                        "Tool result output must be valid JSON.",
-                        f'Output for tool call "{item["tool_call_id"]}" is not valid JSON.',
+                        f'No pending tool call with ID "{item.tool_call_id}".',
                     )
             inserted = await store_messages.insert_messages(
                 conn,
@@ -794,10 +642,10 @@ class ChatService:
                         content=[
                             ChatMessagePart(
                                 type="tool-result",
-                                tool_call_id=item["tool_call_id"],
-                                tool_name=pending[item["tool_call_id"]].tool_name,
-                                result=item["output"],
-                                is_error=bool(item.get("is_error")) or None,
+                                tool_call_id=item.tool_call_id,
+                                tool_name=pending[item.tool_call_id].tool_name,
+                                result=item.output,
+                                is_error=item.is_error or None,
                                 created_at=utcnow(),
                             )
                         ],

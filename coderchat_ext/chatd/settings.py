@@ -6,57 +6,33 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors as E
-from ..models import ChatModelCallConfig, parse_uuid, utcnow
+from ..models import (
+    MAX_PROMPT_BYTES,
+    AdvisorConfigRequest,
+    ChatModelCallConfig,
+    CreateModelConfigRequest,
+    CreateProviderRequest,
+    SystemPromptRequest,
+    TemplateAllowlistRequest,
+    UpdateModelConfigRequest,
+    UpdateProviderRequest,
+    UserPromptRequest,
+    parse_uuid,
+    utcnow,
+)
 from ..providers.known_models import known_models
-from ..providers.registry import MAX_API_KEY_BYTES, ProviderCatalog
+from ..providers.registry import ProviderCatalog
 from ..store import Database
 from ..store import configs as store_configs
 from ..store import models_config as store_models
 from . import prompt
 from .pubsub import PubSub
-from .service import MAX_ROW_ID, Actor
+from .service import Actor
 
-ADVISOR_EFFORTS = ("", "low", "medium", "high")
 TemplateLookup = Callable[[list[str]], Any]
 """``(template_ids)`` -> awaitable set of the ids that exist and are not deprecated."""
-
-
-class _Request(BaseModel):
-    """A request body: JSON types exactly (no coercion), unknown fields ignored."""
-
-    model_config = ConfigDict(
-        strict=True, extra="ignore", protected_namespaces=(), use_attribute_docstrings=True
-    )
-
-
-class SystemPromptRequest(_Request):
-    """``PUT config/system-prompt``."""
-
-    system_prompt: str = Field(
-        description=f"The deployment prompt; '' clears it. At most {prompt.MAX_PROMPT_BYTES} "
-        "bytes once sanitized."
-    )
-    include_default_system_prompt: bool | None = None
-    """Whether the built-in prompt comes first; null keeps the stored choice."""
-
-
-class AdvisorConfigRequest(_Request):
-    """``PUT config/advisor`` (docs/api.md#configuration); fields left out take their default."""
-
-    enabled: bool = False
-    max_uses_per_run: int = Field(0, json_schema_extra={"minimum": 0})
-    """Advisor calls per run; 0 is unlimited."""
-    max_output_tokens: int = Field(0, json_schema_extra={"minimum": 0})
-    """0 uses the default (16384)."""
-    model_config_id: str | None = None
-    """A model config UUID; null or '' reuses the chat's model."""
-    reasoning_effort: str | None = Field(None, json_schema_extra={"enum": [*ADVISOR_EFFORTS, None]})
-    """One of "", "low", "medium", "high"; null is ""."""
 
 
 def _require_admin(actor: Actor, *, hide: bool = True) -> None:
@@ -101,7 +77,7 @@ class SettingsService:
         _require_admin(actor, hide=False)
         include = body.include_default_system_prompt
         text = prompt.sanitize_prompt(body.system_prompt)
-        if len(text.encode()) > prompt.MAX_PROMPT_BYTES:
+        if len(text.encode()) > MAX_PROMPT_BYTES:
             raise E.BadRequest("System prompt exceeds maximum length.")
         async with self.db.tx() as conn:
             await store_configs.set_site(conn, store_configs.SYSTEM_PROMPT, text)
@@ -118,12 +94,11 @@ class SettingsService:
             value = await store_configs.get_user(conn, actor.username, store_configs.USER_PROMPT)
         return {"custom_prompt": value or ""}
 
-    async def put_user_prompt(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
-        text = body.get("custom_prompt", "")
-        if not isinstance(text, str):
-            raise E.BadRequest("Invalid request body.", "custom_prompt must be a string.")
-        text = prompt.sanitize_prompt(text)
-        if len(text.encode()) > prompt.MAX_PROMPT_BYTES:
+    async def put_user_prompt(self, actor: Actor, request: UserPromptRequest) -> dict[str, Any]:
+        """``PUT config/user-prompt`` -> the stored (sanitized) prompt; 400 "Custom prompt
+        exceeds maximum length." over ``MAX_PROMPT_BYTES`` once sanitized."""
+        text = prompt.sanitize_prompt(request.custom_prompt)
+        if len(text.encode()) > MAX_PROMPT_BYTES:
             raise E.BadRequest("Custom prompt exceeds maximum length.")
         async with self.db.tx() as conn:
             await store_configs.set_user(conn, actor.username, store_configs.USER_PROMPT, text)
@@ -138,18 +113,11 @@ class SettingsService:
             raw = await store_configs.get_site(conn, store_configs.TEMPLATE_ALLOWLIST)
         return {"template_ids": parse_allowlist(raw)}
 
-    async def put_template_allowlist(self, actor: Actor, body: dict[str, Any]) -> None:
+    async def put_template_allowlist(self, actor: Actor, request: TemplateAllowlistRequest) -> None:
+        """``PUT config/template-allowlist``: 404 for non-administrators, 400 "One or more
+        templates not found or deprecated." for an id of no usable template."""
         _require_admin(actor)
-        ids = body.get("template_ids")
-        if not isinstance(ids, list):
-            raise E.BadRequest("Invalid request body.", "template_ids must be an array.")
-        canonical: list[str] = []
-        for value in ids:
-            cid = parse_uuid(value)
-            if cid is None:
-                raise E.BadRequest("Invalid template ID in allowlist.")
-            if cid not in canonical:
-                canonical.append(cid)
+        canonical = request.template_ids
         if canonical:
             known = set(await self.template_lookup(canonical)) if self.template_lookup else set()
             if set(canonical) - known:
@@ -185,18 +153,6 @@ class SettingsService:
         _require_admin(actor, hide=False)
         config_id = body.model_config_id or ""
         effort = body.reasoning_effort or ""
-        counts = (
-            ("max_uses_per_run", body.max_uses_per_run),
-            ("max_output_tokens", body.max_output_tokens),
-        )
-        for key, value in counts:
-            if value < 0:
-                raise E.BadRequest(f"{key} {value} must be non-negative.")
-        if effort not in ADVISOR_EFFORTS:
-            raise E.BadRequest(
-                f'reasoning_effort "{effort}" is not valid; must be one of "", "low", '
-                '"medium", or "high".'
-            )
         if config_id:
             async with self.db.read() as conn:
                 cid = parse_uuid(config_id)
@@ -216,44 +172,23 @@ class SettingsService:
         _require_admin(actor)
         return [p.public().dump() for p in await self.catalog.resolve_all()]
 
-    def _validate_provider_fields(self, body: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if "api_key" in body:
-            key = body["api_key"]
-            if not isinstance(key, str):
-                raise E.BadRequest("Invalid request body.", "api_key must be a string.")
-            if len(key.encode()) > MAX_API_KEY_BYTES:
-                raise E.BadRequest("API key too large.")
-            if not (key.isascii() and key.isprintable()):
-                # It travels in an HTTP header, which holds printable ASCII only.
-                raise E.BadRequest("Invalid request body.", "api_key must be printable ASCII.")
-            out["api_key"] = self.catalog.secrets.encrypt(key.strip())
-        if "base_url" in body:
-            url = body["base_url"] or ""
-            if not isinstance(url, str):
-                raise E.BadRequest("Invalid provider base URL.")
-            if url:
-                parsed = urlparse(url)
-                if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                    raise E.BadRequest("Invalid provider base URL.")
-            out["base_url"] = url
-        if "display_name" in body:
-            if not isinstance(body["display_name"], str):
-                raise E.BadRequest("Invalid request body.", "display_name must be a string.")
-            out["display_name"] = body["display_name"].strip()
-        if "enabled" in body:
-            if not isinstance(body["enabled"], bool):
-                raise E.BadRequest("Invalid request body.", "enabled must be a boolean.")
-            out["enabled"] = body["enabled"]
+    def _provider_fields(self, request: UpdateProviderRequest) -> dict[str, Any]:
+        """The stored columns of the fields present in ``request`` (the key encrypted)."""
+        out = request.model_dump(include=request.model_fields_set - {"provider"})
+        if "api_key" in out:
+            out["api_key"] = self.catalog.secrets.encrypt(out["api_key"] or "")
+        if "base_url" in out:
+            out["base_url"] = out["base_url"] or ""
         return out
 
-    async def create_provider(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST providers`` -> 201 ``ChatProviderConfig`` (never the key)."""
+    async def create_provider(self, actor: Actor, request: CreateProviderRequest) -> dict[str, Any]:
+        """``POST providers`` -> 201 ``ChatProviderConfig`` (never the key); 400 "Invalid
+        provider." for an unknown kind, 409 when it is stored already."""
         _require_admin(actor, hide=False)
-        provider = body.get("provider")
+        provider = request.provider
         if provider not in self.catalog.known:
             raise E.BadRequest("Invalid provider.")
-        fields = self._validate_provider_fields(body)
+        fields = self._provider_fields(request)
         async with self.db.tx() as conn:
             existing = [
                 p for p in await store_models.list_providers(conn) if p.provider == provider
@@ -276,10 +211,11 @@ class SettingsService:
         return resolved.public().dump()
 
     async def update_provider(
-        self, actor: Actor, provider_id: str, body: dict[str, Any]
+        self, actor: Actor, provider_id: str, request: UpdateProviderRequest
     ) -> dict[str, Any]:
+        """``PATCH providers/{id}``: only the fields present change; 404 for an unknown id."""
         _require_admin(actor, hide=False)
-        fields = self._validate_provider_fields(body)
+        fields = self._provider_fields(request)
         async with self.db.tx() as conn:
             row = await store_models.get_provider(conn, provider_id)
             if row is None:
@@ -359,70 +295,29 @@ class SettingsService:
             configs = await store_models.list_model_configs(conn, enabled_only=not actor.is_admin)
         return [c.dump() for c in configs]
 
-    def _validate_config_fields(self, body: dict[str, Any], *, create: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if create or "model" in body:
-            model = body.get("model")
-            if not isinstance(model, str) or not model.strip():
-                raise E.BadRequest("Model is required.")
-            out["model"] = model.strip()
-        if create or "context_limit" in body:
-            limit = body.get("context_limit")
-            if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_ROW_ID:
-                raise E.BadRequest(
-                    "Context limit is required.",
-                    f"context_limit must be a positive integer of at most {MAX_ROW_ID}.",
-                )
-            out["context_limit"] = limit
-        if "compression_threshold" in body or create:
-            threshold = body.get("compression_threshold", 70)
-            if (
-                not isinstance(threshold, int)
-                or isinstance(threshold, bool)
-                or not (0 <= threshold <= 100)
-            ):
-                raise E.BadRequest(
-                    "Invalid compression threshold.",
-                    "compression_threshold must be an integer from 0 to 100.",
-                )
-            out["compression_threshold"] = threshold
-        for key in ("enabled", "is_default"):
-            if key in body:
-                if not isinstance(body[key], bool):
-                    raise E.BadRequest("Invalid request body.", f"{key} must be a boolean.")
-                out[key] = body[key]
-        if "display_name" in body:
-            if not isinstance(body["display_name"], str):
-                raise E.BadRequest("Invalid request body.", "display_name must be a string.")
-            out["display_name"] = body["display_name"].strip()
-        if "model_config" in body or create:
-            try:
-                out["options"] = ChatModelCallConfig.model_validate(body.get("model_config") or {})
-            except ValueError as exc:
-                raise E.BadRequest("Invalid model config options.", str(exc)) from None
-        return out
-
-    async def create_model_config(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST model-configs`` -> 201 ``ChatModelConfig``; the first becomes the default."""
+    async def create_model_config(
+        self, actor: Actor, request: CreateModelConfigRequest
+    ) -> dict[str, Any]:
+        """``POST model-configs`` -> 201 ``ChatModelConfig``; the first becomes the default.
+        400 "Chat provider is not configured." unless the provider is available, 409 when the
+        provider already has a config of that model."""
         _require_admin(actor, hide=False)
-        fields = self._validate_config_fields(body, create=True)
-        provider = body.get("provider")
-        resolved = await self.catalog.resolve(provider) if isinstance(provider, str) else None
+        resolved = await self.catalog.resolve(request.provider)
         if resolved is None or not resolved.available:
             raise E.BadRequest("Chat provider is not configured.")
         async with self.db.tx() as conn:
-            if await store_models.find_model_config(conn, resolved.provider, fields["model"]):
+            if await store_models.find_model_config(conn, resolved.provider, request.model):
                 raise E.Conflict("Chat model config already exists.")
             config_id = await store_models.insert_model_config(
                 conn,
                 provider=resolved.provider,
-                model=fields["model"],
-                display_name=fields.get("display_name") or fields["model"],
-                enabled=fields.get("enabled", True),
-                is_default=fields.get("is_default", False),
-                context_limit=fields["context_limit"],
-                compression_threshold=fields["compression_threshold"],
-                options=fields["options"],
+                model=request.model,
+                display_name=request.display_name or request.model,
+                enabled=request.enabled,
+                is_default=request.is_default,
+                context_limit=request.context_limit,
+                compression_threshold=request.compression_threshold,
+                options=request.options or ChatModelCallConfig(),
                 created_by=actor.username,
             )
             config = await store_models.get_model_config(conn, config_id)
@@ -431,10 +326,14 @@ class SettingsService:
         return config.dump()
 
     async def update_model_config(
-        self, actor: Actor, config_id: str, body: dict[str, Any]
+        self, actor: Actor, config_id: str, request: UpdateModelConfigRequest
     ) -> dict[str, Any]:
+        """``PATCH model-configs/{id}``: only the fields present change (null call options
+        reset them); 404 for an unknown id, 409 when the new model clashes."""
         _require_admin(actor, hide=False)
-        fields = self._validate_config_fields(body, create=False)
+        fields = request.model_dump(include=request.model_fields_set)
+        if "options" in fields:
+            fields["options"] = request.options or ChatModelCallConfig()
         async with self.db.tx() as conn:
             cid = parse_uuid(config_id)
             config = await store_models.get_model_config(conn, cid) if cid else None

@@ -40,10 +40,6 @@ KEYLESS_PROVIDERS = {"openai-compat", "demo", "scripted"}
 PROVIDER_CACHE_TTL = 10.0
 """Seconds enabled providers are cached (docs/providers.md#caching)."""
 
-MAX_API_KEY_BYTES = 10_240
-"""Bytes at most of a provider API key; a longer one gets 400 "API key too large."
-(docs/api.md#providers-and-models)."""
-
 
 @dataclass
 class ResolvedProvider:

@@ -16,7 +16,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 from tornado import web
 
 from .. import errors as E
-from ..chatd.service import MAX_ROW_ID, Actor, parse_positive_int
+from ..chatd.service import Actor, parse_positive_int
+from ..models import MAX_ROW_ID
 from ..store import is_storage_full
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .. import errors as E
+from .. import models as M
 from .._version import __version__
-from ..chatd.settings import AdvisorConfigRequest, SystemPromptRequest
 from .base import CoderChatHandler
 
 ANY_ID = r"[^/]+"
@@ -47,7 +47,7 @@ class ChatsHandler(CoderChatHandler):
     @authorized
     async def post(self) -> None:
         actor = await self.actor()
-        chat = await self.app.chats.create_chat(actor, self.json_body())
+        chat = await self.app.chats.create_chat(actor, self.body_as(M.CreateChatRequest))
         self.reply(chat.dump(), 201)
 
 
@@ -61,7 +61,9 @@ class ChatHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def patch(self, chat_id: str) -> None:
-        await self.app.chats.update_chat(await self.actor(), chat_id, self.json_body())
+        await self.app.chats.update_chat(
+            await self.actor(), chat_id, self.body_as(M.UpdateChatRequest)
+        )
         self.reply(None, 204)
 
 
@@ -82,7 +84,9 @@ class MessagesHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str) -> None:
-        result = await self.app.chats.send_message(await self.actor(), chat_id, self.json_body())
+        result = await self.app.chats.send_message(
+            await self.actor(), chat_id, self.body_as(M.CreateChatMessageRequest)
+        )
         self.reply(result)
 
 
@@ -91,7 +95,7 @@ class MessageHandler(CoderChatHandler):
     @authorized
     async def patch(self, chat_id: str, message_id: str) -> None:
         result = await self.app.chats.edit_message(
-            await self.actor(), chat_id, message_id, self.json_body()
+            await self.actor(), chat_id, message_id, self.body_as(M.EditMessageRequest)
         )
         self.reply(result)
 
@@ -123,7 +127,9 @@ class ToolResultsHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str) -> None:
-        await self.app.chats.submit_tool_results(await self.actor(), chat_id, self.json_body())
+        await self.app.chats.submit_tool_results(
+            await self.actor(), chat_id, self.body_as(M.SubmitToolResultsRequest)
+        )
         self.reply(None, 204)
 
 
@@ -132,7 +138,7 @@ class ChatToolHandler(CoderChatHandler):
     @authorized
     async def post(self, chat_id: str, tool_name: str) -> None:
         result = await self.app.chats.run_tool(
-            await self.actor(), chat_id, tool_name, self.json_body()
+            await self.actor(), chat_id, tool_name, self.body_as(M.RunToolRequest)
         )
         self.reply(result)
 
@@ -162,7 +168,7 @@ class ProvidersHandler(CoderChatHandler):
     @authorized
     async def post(self) -> None:
         result = await self.app.settings_service.create_provider(
-            await self.actor(), self.json_body()
+            await self.actor(), self.body_as(M.CreateProviderRequest)
         )
         self.reply(result, 201)
 
@@ -172,7 +178,7 @@ class ProviderHandler(CoderChatHandler):
     @authorized
     async def patch(self, provider_id: str) -> None:
         result = await self.app.settings_service.update_provider(
-            await self.actor(), provider_id, self.json_body()
+            await self.actor(), provider_id, self.body_as(M.UpdateProviderRequest)
         )
         self.reply(result)
 
@@ -193,7 +199,7 @@ class ModelConfigsHandler(CoderChatHandler):
     @authorized
     async def post(self) -> None:
         result = await self.app.settings_service.create_model_config(
-            await self.actor(), self.json_body()
+            await self.actor(), self.body_as(M.CreateModelConfigRequest)
         )
         self.reply(result, 201)
 
@@ -203,7 +209,7 @@ class ModelConfigHandler(CoderChatHandler):
     @authorized
     async def patch(self, config_id: str) -> None:
         result = await self.app.settings_service.update_model_config(
-            await self.actor(), config_id, self.json_body()
+            await self.actor(), config_id, self.body_as(M.UpdateModelConfigRequest)
         )
         self.reply(result)
 
@@ -224,7 +230,7 @@ class SystemPromptHandler(CoderChatHandler):
     @authorized
     async def put(self) -> None:
         await self.app.settings_service.put_system_prompt(
-            await self.actor(), self.body_as(SystemPromptRequest)
+            await self.actor(), self.body_as(M.SystemPromptRequest)
         )
         self.reply(None, 204)
 
@@ -239,7 +245,7 @@ class UserPromptHandler(CoderChatHandler):
     @authorized
     async def put(self) -> None:
         result = await self.app.settings_service.put_user_prompt(
-            await self.actor(), self.json_body()
+            await self.actor(), self.body_as(M.UserPromptRequest)
         )
         self.reply(result)
 
@@ -253,7 +259,9 @@ class TemplateAllowlistHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        await self.app.settings_service.put_template_allowlist(await self.actor(), self.json_body())
+        await self.app.settings_service.put_template_allowlist(
+            await self.actor(), self.body_as(M.TemplateAllowlistRequest)
+        )
         self.reply(None, 204)
 
 
@@ -267,7 +275,7 @@ class AdvisorConfigHandler(CoderChatHandler):
     @authorized
     async def put(self) -> None:
         await self.app.settings_service.put_advisor(
-            await self.actor(), self.body_as(AdvisorConfigRequest)
+            await self.actor(), self.body_as(M.AdvisorConfigRequest)
         )
         self.reply(None, 204)
 
@@ -298,7 +306,9 @@ class WorkspacesHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        workspace = await self.app.workspaces.create_workspace(await self.actor(), self.json_body())
+        workspace = await self.app.workspaces.create_workspace(
+            await self.actor(), self.body_as(M.CreateWorkspaceRequest)
+        )
         self.reply(workspace.dump(), 201)
 
 
@@ -315,7 +325,7 @@ class WorkspaceBuildsHandler(CoderChatHandler):
     @authorized
     async def post(self, workspace_id: str) -> None:
         build = await self.app.workspaces.create_build(
-            await self.actor(), workspace_id, self.json_body()
+            await self.actor(), workspace_id, self.body_as(M.CreateWorkspaceBuildRequest)
         )
         self.reply(build.dump(), 201)
 
@@ -324,7 +334,9 @@ class WorkspaceAttachHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, workspace_id: str) -> None:
-        agent = await self.app.workspaces.attach(await self.actor(), workspace_id, self.json_body())
+        agent = await self.app.workspaces.attach(
+            await self.actor(), workspace_id, self.body_as(M.AttachKernelRequest)
+        )
         self.reply(agent.dump())
 
 

@@ -31,7 +31,10 @@ from ..chatd.secrets import SecretValues
 from ..models import (
     INSUFFICIENT_QUOTA,
     AgentStatus,
+    AttachKernelRequest,
     Chat,
+    CreateWorkspaceBuildRequest,
+    CreateWorkspaceRequest,
     ProvisionerJob,
     ProvisionerJobLog,
     Template,
@@ -42,6 +45,7 @@ from ..models import (
     WorkspaceAgent,
     WorkspaceBuild,
     parse_uuid,
+    workspace_name_problem,
 )
 from ..store import Database
 from ..store import chats as store_chats
@@ -112,10 +116,8 @@ TEMPLATE_DESCRIPTION_RUNES = 200
 PARAMETER_DESCRIPTION_RUNES = 300
 BUILD_WAIT_TIMEOUT = 600.0
 """Seconds the tools wait for a build (docs/workspaces.md#create_workspace: 10 minutes)."""
-WORKSPACE_NAME_MAX = 32
 GENERATED_SLUG_MAX = 27
 
-WORKSPACE_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 _UNREACHABLE: dict[AgentStatus, str] = {
     "disconnected": AGENT_DISCONNECTED,
     "timeout": AGENT_TIMEOUT,
@@ -370,22 +372,15 @@ class WorkspaceService:
         assert workspace is not None
         return workspace
 
-    async def create_workspace(self, actor: Caller, body: dict[str, Any]) -> Workspace:
-        """``POST workspaces`` {template_id, name?, parameters?, preset_id?} -> 201 with the
-        first (start) build pending. 400 with ``validations`` for bad parameters, 404 for a
-        template the caller cannot use, 409 when the name is taken."""
-        try:
-            given = _parameter_values(body.get("parameters"))
-        except ParameterError as exc:
-            raise E.BadRequest("Invalid parameters.", validations=exc.validations) from None
-        name = body.get("name")
-        if name is not None and not isinstance(name, str):
-            raise E.BadRequest(
-                "Invalid workspace name.", validations=[("name", "must be a string")]
-            )
+    async def create_workspace(self, actor: Caller, request: CreateWorkspaceRequest) -> Workspace:
+        """``POST workspaces`` -> 201 with the first (start) build pending. 400 with
+        ``validations`` for bad parameters, 404 for a template the caller cannot use, 409 when
+        the name is taken."""
+        given = _parameter_values(request.parameters)
+        name = request.name
         await self.catalog.refresh()
         async with self.db.read() as conn:
-            template, manifest = await self._template_for(conn, actor, body.get("template_id"))
+            template, manifest = await self._template_for(conn, actor, request.template_id)
             allowlist = await self._allowlist(conn)
         if allowlist is not None and template.id not in allowlist:
             raise E.BadRequest(
@@ -399,7 +394,7 @@ class WorkspaceService:
                 manifest=manifest,
                 name=name or None,
                 given=given,
-                preset_id=body.get("preset_id"),
+                preset_id=request.preset_id,
             )
         except ParameterError as exc:
             raise E.BadRequest("Invalid parameters.", validations=exc.validations) from None
@@ -410,21 +405,12 @@ class WorkspaceService:
         return workspace
 
     async def create_build(
-        self, actor: Caller, workspace_id: str, body: dict[str, Any]
+        self, actor: Caller, workspace_id: str, request: CreateWorkspaceBuildRequest
     ) -> WorkspaceBuild:
-        """``POST workspaces/{id}/builds`` {transition, parameters?, preset_id?} -> 201 with
-        the pending build. 409 while a build runs, for a deleted workspace, for starting a
-        running one or stopping a stopped one."""
-        transition = body.get("transition")
-        if transition not in ("start", "stop", "delete"):
-            raise E.BadRequest(
-                "Invalid transition.",
-                validations=[("transition", 'must be "start", "stop" or "delete"')],
-            )
-        try:
-            given = _parameter_values(body.get("parameters"))
-        except ParameterError as exc:
-            raise E.BadRequest("Invalid parameters.", validations=exc.validations) from None
+        """``POST workspaces/{id}/builds`` -> 201 with the pending build. 409 while a build
+        runs, for a deleted workspace, for starting a running one or stopping a stopped one."""
+        transition = request.transition
+        given = _parameter_values(request.parameters)
         async with self.db.read() as conn:
             row = await self._owned(conn, actor, workspace_id)
         try:
@@ -433,7 +419,7 @@ class WorkspaceService:
                 transition,
                 initiator=actor.username,
                 given=given,
-                preset_id=body.get("preset_id"),
+                preset_id=request.preset_id,
                 refuse_running=True,
             )
         except ParameterError as exc:
@@ -442,14 +428,12 @@ class WorkspaceService:
             raise E.Conflict(str(exc)) from None
 
     async def attach(
-        self, actor: Caller, workspace_id: str, body: dict[str, Any]
+        self, actor: Caller, workspace_id: str, request: AttachKernelRequest
     ) -> WorkspaceAgent:
-        """``POST workspaces/{id}/attach`` {kernel_id, agent?}: make a running kernel the
-        workspace's external agent. 400 when the workspace has no external agent or the kernel
-        does not exist, 409 when the workspace is not running."""
-        kernel_id = body.get("kernel_id")
-        if not isinstance(kernel_id, str) or not kernel_id:
-            raise E.BadRequest("kernel_id is required.", validations=[("kernel_id", "required")])
+        """``POST workspaces/{id}/attach``: make a running kernel the workspace's external
+        agent. 400 when the workspace has no external agent or the kernel does not exist, 409
+        when the workspace is not running."""
+        kernel_id = request.kernel_id
         async with self.db.read() as conn:
             row = await self._owned(conn, actor, workspace_id)
             build = await store_workspaces.latest_build(conn, row.id)
@@ -467,7 +451,7 @@ class WorkspaceService:
                 "Workspace has no external agent.",
                 "Only workspaces of templates with external = true accept a kernel.",
             )
-        wanted = body.get("agent")
+        wanted = request.agent
         agent = next((a for a in external if a.name == wanted), None) if wanted else external[0]
         if agent is None:
             raise E.BadRequest(
@@ -611,12 +595,9 @@ class WorkspaceService:
     async def _workspace_name(self, name: str | None, template_name: str) -> str:
         """A free workspace name: ``name`` checked, or ``<template-slug>-<4 hex>``."""
         if name is not None:
-            if len(name) > WORKSPACE_NAME_MAX or not WORKSPACE_NAME.match(name):
-                raise _NameProblem(
-                    f'invalid workspace name "{name}": use 1-{WORKSPACE_NAME_MAX} letters, '
-                    "digits and inner hyphens",
-                    taken=False,
-                )
+            problem = workspace_name_problem(name)
+            if problem:
+                raise _NameProblem(problem, taken=False)
             if not await self._name_free(name):
                 raise _NameProblem(
                     f'workspace name "{name}" is already in use; pick another name or omit it',

@@ -14,7 +14,7 @@ from coderchat_ext.chatd.daemon import ChatDaemon, DaemonConfig
 from coderchat_ext.chatd.pubsub import MemoryPubSub
 from coderchat_ext.chatd.service import Actor, ChatService
 from coderchat_ext.chatd.stream import StreamHub
-from coderchat_ext.models import ChatModelCallConfig
+from coderchat_ext.models import ChatModelCallConfig, CreateChatRequest
 from coderchat_ext.providers.registry import ProviderCatalog
 from coderchat_ext.providers.scripted import ScriptedModel
 from coderchat_ext.store import Database
@@ -139,7 +139,9 @@ async def test_shutdown_leaves_the_chat_pending_and_the_next_start_resumes_it(
     )
     first = make_daemon(db, tmp_path, model)
     await first.start()
-    chat = await ChatService(db, first).create_chat(Actor("u"), {"content": "go"})
+    chat = await ChatService(db, first).create_chat(
+        Actor("u"), CreateChatRequest.model_validate({"content": "go"})
+    )
 
     async def second_step_running() -> bool:
         return len(model.requests) == 2
@@ -176,7 +178,9 @@ async def test_stale_running_chats_become_pending_and_run_again(tmp_path: Path) 
     await db.open()
     await seed(db)
     idle = make_daemon(db, tmp_path, ScriptedModel())
-    chat = await ChatService(db, idle).create_chat(Actor("u"), {"content": "hello"})
+    chat = await ChatService(db, idle).create_chat(
+        Actor("u"), CreateChatRequest.model_validate({"content": "hello"})
+    )
     async with db.tx() as conn:
         await conn.execute(
             "UPDATE chats SET status = 'running', worker_id = 'dead-worker',"
@@ -207,7 +211,8 @@ async def test_two_daemons_on_one_database_never_run_the_same_chat(tmp_path: Pat
     daemon_b = make_daemon(db_b, tmp_path, model_b, max_chats_per_acquire=3)
     service = ChatService(db_a, daemon_a)
     chat_ids = [
-        (await service.create_chat(Actor("u"), {"content": f"chat {i}"})).id for i in range(30)
+        (await service.create_chat(Actor("u"), CreateChatRequest(content=f"chat {i}"))).id
+        for i in range(30)
     ]
     await asyncio.gather(daemon_a.start(), daemon_b.start())
 
@@ -236,7 +241,9 @@ async def test_heartbeat_interrupts_a_run_this_worker_no_longer_owns(tmp_path: P
     )
     daemon = make_daemon(db, tmp_path, model)
     await daemon.start()
-    chat = await ChatService(db, daemon).create_chat(Actor("u"), {"content": "go"})
+    chat = await ChatService(db, daemon).create_chat(
+        Actor("u"), CreateChatRequest.model_validate({"content": "go"})
+    )
 
     async def running() -> bool:
         return bool(model.requests)

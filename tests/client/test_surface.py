@@ -1,4 +1,4 @@
-"""The shape of the client: a method for every operation of the API (``server/openapi.py``
+"""The shape of the client: a method for every operation of the API (``server/operations.py``
 ``OPERATIONS``, itself checked against the route table), the same methods on the blocking
 client, answer models that match the document's schemas, and no import cycle."""
 
@@ -24,7 +24,8 @@ from coderchat_ext.client import (
     SystemPromptConfig,
     ToolResult,
 )
-from coderchat_ext.server.openapi import BODY_SCHEMAS, OPERATIONS
+from coderchat_ext.server.openapi import component_schemas
+from coderchat_ext.server.operations import OPERATIONS
 
 METHODS: dict[str, tuple[str, ...]] = {
     "listChats": ("list_chats",),
@@ -115,7 +116,7 @@ def test_the_blocking_client_has_every_method_of_the_async_one() -> None:
 def test_answer_models_have_the_fields_of_the_documented_schema(
     model: type[BaseModel], schema: str
 ) -> None:
-    documented = BODY_SCHEMAS[schema]
+    documented = component_schemas()[schema]
     assert set(model.model_fields) == set(documented["properties"])
     required = {name for name, field in model.model_fields.items() if field.is_required()}
     assert required <= set(documented.get("required", ()))

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
+from pydantic import BaseModel
 from tornado.httpclient import HTTPClientError
 
 from coderchat_ext.server.handlers import rest_handlers
+from coderchat_ext.server.openapi import openapi_document
+from coderchat_ext.server.operations import OPERATIONS
 from coderchat_ext.server.ws import ws_handlers
 
 PREFIX = "api/coderchat"
@@ -331,3 +334,37 @@ async def test_websocket_frames_match_the_documented_schemas(
         assert [e["type"] for e in frame][:1] == ["status"]
     finally:
         stream.close()
+
+
+def _component(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    [(key, target)] = schema.items()
+    assert key == "$ref", schema
+    components: dict[str, Any] = document["components"]["schemas"]
+    return dict(components[target.rsplit("/", 1)[1]])
+
+
+def test_bodies_answers_and_queries_are_the_schemas_of_the_operations_models() -> None:
+    """The document says what the models enforce: each request body is its model's validation
+    schema, each model answer its serialization schema, each query parameter a field of the
+    operation's query model (nothing is described a second time by hand)."""
+    document = openapi_document("/")
+    template = "#/components/schemas/{model}"
+    checked = 0
+    for op in OPERATIONS:
+        documented = document["paths"][op.path][op.method]
+        if op.request is not None:
+            body = documented["requestBody"]["content"]["application/json"]["schema"]
+            schema = op.request.model_json_schema(ref_template=template, mode="validation")
+            schema.pop("$defs", None)
+            assert _component(document, body) == schema, op.operation_id
+            checked += 1
+        if isinstance(op.response, type) and issubclass(op.response, BaseModel):
+            answer = documented["responses"][str(op.status)]["content"]["application/json"]
+            schema = op.response.model_json_schema(ref_template=template, mode="serialization")
+            schema.pop("$defs", None)
+            if set(schema) != {"$ref"}:
+                assert _component(document, answer["schema"]) == schema, op.operation_id
+                checked += 1
+        query = [p["name"] for p in documented.get("parameters", ()) if p["in"] == "query"]
+        assert query == (list(op.query.model_fields) if op.query else []), op.operation_id
+    assert checked > 30

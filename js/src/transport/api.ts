@@ -61,6 +61,7 @@ export interface CoderChatWire {
   Template?: Template;
   TemplateAgent?: TemplateAgent;
   TemplateAllowlist?: TemplateAllowlist;
+  TemplateAllowlistRequest?: TemplateAllowlistRequest;
   TemplateDetail?: TemplateDetail;
   TemplateParameter?: TemplateParameter;
   TemplateParameterOption?: TemplateParameterOption;
@@ -70,6 +71,7 @@ export interface CoderChatWire {
   UpdateModelConfigRequest?: UpdateModelConfigRequest;
   UpdateProviderRequest?: UpdateProviderRequest;
   UserPromptConfig?: UserPromptConfig;
+  UserPromptRequest?: UserPromptRequest;
   WatchToolCall?: WatchToolCall;
   Workspace?: Workspace;
   WorkspaceAgent?: WorkspaceAgent;
@@ -83,13 +85,15 @@ export interface ActionRequiredToolCall {
   tool_call_id: string;
   tool_name: string;
 }
+/**
+ * ``GET config/advisor``. ``max_uses_per_run`` and ``max_output_tokens`` are counts (0:
+ * no limit); ``model_config_id`` is a model config UUID or ``""`` (the chat's model);
+ * ``reasoning_effort`` is ``""`` or an effort the server accepts.
+ */
 export interface AdvisorConfig {
   enabled: boolean;
   max_output_tokens: number;
   max_uses_per_run: number;
-  /**
-   * A model config UUID or ''.
-   */
   model_config_id: string;
   reasoning_effort: "" | "low" | "medium" | "high";
 }
@@ -127,11 +131,14 @@ export interface ApiValidation {
   detail: string;
   field: string;
 }
+/**
+ * ``POST workspaces/{id}/attach``.
+ */
 export interface AttachKernelRequest {
   /**
    * The external agent's name. Default: the first.
    */
-  agent?: string;
+  agent?: string | null;
   /**
    * A running kernel of this Jupyter server.
    */
@@ -269,10 +276,10 @@ export interface ChatInputFilePart {
   type: "file";
 }
 export interface ChatInputFileReferencePart {
-  content?: string;
-  end_line?: number;
+  content?: string | null;
+  end_line?: number | null;
   file_name: string;
-  start_line?: number;
+  start_line?: number | null;
   type: "file-reference";
 }
 export interface ChatInputTextPart {
@@ -309,15 +316,12 @@ export interface ChatMessageUsage {
   reasoning_tokens?: number | null;
   total_tokens?: number | null;
 }
+/**
+ * ``GET chats/{id}/messages``.
+ */
 export interface ChatMessagesPage {
   has_more: boolean;
-  /**
-   * Newest first.
-   */
   messages: ChatMessage[];
-  /**
-   * The queue; empty when before_id or after_id is given.
-   */
   queued_messages: ChatQueuedMessage[];
 }
 /**
@@ -452,22 +456,35 @@ export interface WatchToolCall {
   tool_call_id: string;
   tool_name: string;
 }
+/**
+ * ``POST chats/{id}/messages`` (docs/api.md#messages-and-queue).
+ */
 export interface CreateChatMessageRequest {
+  /**
+   * When the chat is busy: queue the message, or queue it and interrupt the running turn.
+   */
   busy_behavior?: ("queue" | "interrupt") | null;
   /**
    * The user input; must include at least one text or file part.
    */
   content: string | [ChatInputPart, ...ChatInputPart[]];
+  /**
+   * Default: the chat's last model config.
+   */
   model_config_id?: string | null;
 }
 /**
- * ``message`` when it was inserted, ``queued_message`` when it was queued.
+ * ``POST chats/{id}/messages``: ``message`` when it was inserted, ``queued_message`` when
+ * it was queued.
  */
 export interface CreateChatMessageResponse {
   message?: ChatMessage | null;
   queued: boolean;
-  queued_message?: ChatQueuedMessage;
+  queued_message?: ChatQueuedMessage | null;
 }
+/**
+ * ``POST chats`` (docs/api.md#chats). Fields are checked in the reference's order.
+ */
 export interface CreateChatRequest {
   client_type?: "ui" | "api";
   /**
@@ -480,12 +497,19 @@ export interface CreateChatRequest {
   /**
    * Default: the default model config.
    */
-  model_config_id?: string;
+  model_config_id?: string | null;
+  /**
+   * Organization ID or name. Default: 'default'.
+   */
   organization_id?: string | null;
   system_prompt?: string | null;
   unsafe_dynamic_tools?: DynamicTool[] | null;
   workspace_id?: string | null;
 }
+/**
+ * ``POST model-configs``; the first becomes the default. Fields are checked in the
+ * reference's order, the provider last.
+ */
 export interface CreateModelConfigRequest {
   compression_threshold?: number;
   context_limit: number;
@@ -502,6 +526,9 @@ export interface CreateModelConfigRequest {
    */
   provider: string;
 }
+/**
+ * ``POST providers``.
+ */
 export interface CreateProviderRequest {
   /**
    * At most 10240 bytes; never returned.
@@ -510,7 +537,7 @@ export interface CreateProviderRequest {
   /**
    * http(s) URL or ''.
    */
-  base_url?: string;
+  base_url?: string | null;
   display_name?: string;
   enabled?: boolean;
   /**
@@ -519,58 +546,71 @@ export interface CreateProviderRequest {
   provider: string;
 }
 /**
- * A start uses the template's active version and the previous build's values for parameters not given.
+ * ``POST workspaces/{id}/builds``. A start uses the template's active version and the
+ * previous build's values for parameters not given.
  */
 export interface CreateWorkspaceBuildRequest {
-  parameters?: ParameterValues;
+  parameters?: ParameterValues | null;
   /**
    * A preset ID (or name); start builds only.
    */
-  preset_id?: string;
+  preset_id?: string | null;
   transition: "start" | "stop" | "delete";
 }
 /**
  * Parameter values by name; numbers, booleans and string lists are stored as strings (decimal, true/false, a JSON array).
  */
 export interface ParameterValues {
-  [k: string]: string | number | boolean | string[];
+  [k: string]: boolean | number | string | string[];
 }
+/**
+ * ``POST workspaces``.
+ */
 export interface CreateWorkspaceRequest {
   /**
-   * Default: the template name and 4 random hex digits. Unique on the server (it names the workspace folder).
+   * Default: the template name and 4 random hex digits. Unique on the server (it names the
+   * workspace folder).
    */
-  name?: string;
-  parameters?: ParameterValues;
+  name?: string | null;
+  parameters?: ParameterValues | null;
   /**
    * A preset ID (or name) of the template. Default: its default preset.
    */
-  preset_id?: string;
+  preset_id?: string | null;
   template_id: string;
 }
+/**
+ * ``POST chats/{id}/tools/{name}``: the tool run now, outside the chat's history.
+ * ``args`` are the validated arguments, ``result`` the tool's output (any JSON value;
+ * workspace tools answer an object with ``output``).
+ */
 export interface DirectToolResult {
-  /**
-   * The validated arguments.
-   */
-  args: {};
-  is_error: boolean;
-  /**
-   * Any JSON value.
-   */
-  result: {
+  args: {
     [k: string]: unknown;
   };
+  is_error: boolean;
+  result: unknown;
   tool_call_id: string;
   tool_name: string;
 }
+/**
+ * ``PATCH chats/{id}/messages/{message_id}``: the new content of a user message.
+ */
 export interface EditMessageRequest {
   /**
    * The user input; must include at least one text or file part.
    */
   content: string | [ChatInputPart, ...ChatInputPart[]];
 }
+/**
+ * ``PATCH chats/{id}/messages/{message_id}``: the edited message.
+ */
 export interface EditMessageResponse {
   message: ChatMessage;
 }
+/**
+ * An enabled model config as ``GET models`` lists it; ``id`` is the model config id.
+ */
 export interface ModelSummary {
   display_name: string;
   id: string;
@@ -578,13 +618,20 @@ export interface ModelSummary {
   model: string;
   provider: string;
 }
+/**
+ * One provider of ``GET models``: whether chats can use it now (``unavailable_reason``
+ * says why not, e.g. no API key) and its enabled model configs.
+ */
 export interface ModelsProvider {
   available: boolean;
   display_name: string;
   models: ModelSummary[];
   provider: string;
-  unavailable_reason?: string;
+  unavailable_reason?: string | null;
 }
+/**
+ * ``GET models``: every provider, with its models.
+ */
 export interface ModelsResponse {
   providers: ModelsProvider[];
 }
@@ -607,12 +654,22 @@ export interface ProvisionerJobLog {
   output: string;
   stage?: string;
 }
+/**
+ * ``POST chats/{id}/tools/{name}``.
+ */
 export interface RunToolRequest {
   /**
    * The tool's arguments (its JSON schema is the model's).
    */
-  args?: {};
+  args?: {
+    [k: string]: unknown;
+  } | null;
 }
+/**
+ * ``GET info``: the extension's ``version``, the server ``time`` (RFC 3339 UTC), the
+ * ``features`` it offers, the default model config (``None`` when there is none), whether
+ * a real (not demo) provider is configured, and the configured provider names.
+ */
 export interface ServerInfo {
   default_model: ChatModelConfig | null;
   features: string[];
@@ -621,6 +678,9 @@ export interface ServerInfo {
   time: string;
   version: string;
 }
+/**
+ * ``POST chats/{id}/tool-results`` (docs/status-machine.md#requires_action).
+ */
 export interface SubmitToolResultsRequest {
   /**
    * One result for every pending dynamic tool call.
@@ -629,6 +689,9 @@ export interface SubmitToolResultsRequest {
    */
   results: [ToolResult, ...ToolResult[]];
 }
+/**
+ * The ``output`` (any JSON value) of the pending dynamic tool call ``tool_call_id``.
+ */
 export interface ToolResult {
   is_error?: boolean;
   /**
@@ -639,6 +702,10 @@ export interface ToolResult {
   };
   tool_call_id: string;
 }
+/**
+ * ``GET config/system-prompt``: the deployment prompt, whether the built-in default
+ * prompt is sent before it, and that default's text.
+ */
 export interface SystemPromptConfig {
   default_system_prompt: string;
   include_default_system_prompt: boolean;
@@ -684,7 +751,16 @@ export interface TemplateAgent {
   kernel?: string;
   name: string;
 }
+/**
+ * ``GET config/template-allowlist``.
+ */
 export interface TemplateAllowlist {
+  template_ids: string[];
+}
+/**
+ * ``PUT config/template-allowlist``: the canonical, distinct template ids.
+ */
+export interface TemplateAllowlistRequest {
   /**
    * Empty: every template is allowed.
    */
@@ -749,19 +825,31 @@ export interface TemplatePreset {
   };
 }
 /**
- * Only the fields present change.
+ * ``PATCH chats/{id}`` (docs/api.md#chats). Only the fields present change.
  */
 export interface UpdateChatRequest {
   archived?: boolean | null;
+  /**
+   * Replaces every label; null clears them.
+   */
   labels?: {
     [k: string]: string;
   } | null;
+  /**
+   * 0 unpins.
+   */
   pin_order?: number | null;
+  /**
+   * The new title, trimmed.
+   */
   title?: string;
+  /**
+   * A workspace UUID; null, '' or the nil UUID unbinds.
+   */
   workspace_id?: string | null;
 }
 /**
- * Only the fields present change.
+ * ``PATCH model-configs/{id}``. Only the fields present change.
  */
 export interface UpdateModelConfigRequest {
   compression_threshold?: number;
@@ -770,25 +858,40 @@ export interface UpdateModelConfigRequest {
   enabled?: boolean;
   is_default?: boolean;
   model?: string;
+  /**
+   * The call options; null resets them.
+   */
   model_config?: ChatModelCallConfig | null;
 }
 /**
- * Only the fields present change.
+ * ``PATCH providers/{id}``. Only the fields present change.
  */
 export interface UpdateProviderRequest {
   /**
    * At most 10240 bytes; never returned.
    */
   api_key?: string;
+  /**
+   * http(s) URL or ''.
+   */
   base_url?: string | null;
   display_name?: string;
   enabled?: boolean;
 }
+/**
+ * ``GET``/``PUT config/user-prompt``: the caller's custom prompt, sanitized.
+ */
 export interface UserPromptConfig {
+  custom_prompt: string;
+}
+/**
+ * ``PUT config/user-prompt``.
+ */
+export interface UserPromptRequest {
   /**
    * At most 131072 bytes once sanitized.
    */
-  custom_prompt: string;
+  custom_prompt?: string;
 }
 /**
  * A workspace: a folder under the workspace root and one kernel per template agent.
