@@ -35,21 +35,22 @@ _client: ChatClient | None = None
 _client_lock = threading.Lock()
 
 
-class ChatError(RuntimeError):
+class ChatRequestError(RuntimeError):
     """A notebook-facing failure with a message a user can act on (no server, no such chat
-    or model, the server refused the request)."""
+    or model, the server refused the request). Not to be confused with
+    :class:`~coderchat_ext.models.ChatError`, the classified error of a failed turn on the wire."""
 
 
 def default_client() -> ChatClient:
     """The process-wide :class:`ChatClient` for the discovered server (created once).
-    Raises :class:`ChatError` when no server is found."""
+    Raises :class:`ChatRequestError` when no server is found."""
     global _client
     with _client_lock:
         if _client is None:
             try:
                 info = discover_server()
             except ServerNotFound as exc:
-                raise ChatError(f"{NO_SERVER} ({exc})") from None
+                raise ChatRequestError(f"{NO_SERVER} ({exc})") from None
             _client = ChatClient(info.url, info.token)
         return _client
 
@@ -66,15 +67,15 @@ def reset_client() -> None:
 @contextlib.contextmanager
 def api_errors(client: ChatClient) -> Iterator[None]:
     """Turn the errors of ``client`` calls made in the ``with`` block into what a notebook
-    user sees, a :class:`ChatError`: a refused request keeps the server's message and
+    user sees, a :class:`ChatRequestError`: a refused request keeps the server's message and
     detail; an unreachable server says where it was looked for."""
     try:
         yield
     except ApiError as exc:
-        raise ChatError(str(exc)) from None
+        raise ChatRequestError(str(exc)) from None
     except (httpx.TransportError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
-        raise ChatError(
+        raise ChatRequestError(
             f"cannot reach the coderchat server at {client.url}: {reason}. {NO_SERVER}"
         ) from None
 
@@ -154,13 +155,13 @@ class PendingTurn:
         try:
             return Turn.of(self._future.result(timeout))
         except ApiError as exc:
-            raise ChatError(str(exc)) from None
+            raise ChatRequestError(str(exc)) from None
 
 
 def resolve_model(client: ChatClient, model: str | None) -> str | None:
     """A model config id for ``model``: an id, a model name (``claude-sonnet-5-5``), a
     display name or ``provider/model``, case-insensitive. ``None`` -> the server default.
-    Raises :class:`ChatError` listing the choices."""
+    Raises :class:`ChatRequestError` listing the choices."""
     if model is None:
         return None
     with api_errors(client):
@@ -176,12 +177,12 @@ def resolve_model(client: ChatClient, model: str | None) -> str | None:
         if wanted in {n.lower() for n in names if n}:
             return str(config.id)
     choices = ", ".join(f"{c.provider}/{c.model}" for c in configs) or "none"
-    raise ChatError(f"unknown model {model!r}; available: {choices}")
+    raise ChatRequestError(f"unknown model {model!r}; available: {choices}")
 
 
 def resolve_workspace(client: ChatClient, workspace: str | None) -> str | None:
     """A workspace id for ``workspace``: an id or a workspace name. Raises
-    :class:`ChatError`."""
+    :class:`ChatRequestError`."""
     if workspace is None:
         return None
     with api_errors(client):
@@ -189,7 +190,7 @@ def resolve_workspace(client: ChatClient, workspace: str | None) -> str | None:
     for item in listed:
         if workspace in (item.id, item.name):
             return item.id
-    raise ChatError(f"unknown workspace {workspace!r}")
+    raise ChatRequestError(f"unknown workspace {workspace!r}")
 
 
 class Chat:
@@ -212,7 +213,7 @@ class Chat:
 
     @classmethod
     def use(cls, chat_id: str, *, client: ChatClient | None = None) -> Chat:
-        """The existing chat ``chat_id`` (:class:`ChatError` when there is none)."""
+        """The existing chat ``chat_id`` (:class:`ChatRequestError` when there is none)."""
         return cls(chat_id, client=client)
 
     @classmethod
@@ -243,7 +244,7 @@ class Chat:
 
     def _require_id(self) -> str:
         if self.chat_id is None:
-            raise ChatError("this chat has no messages yet: send one first")
+            raise ChatRequestError("this chat has no messages yet: send one first")
         return self.chat_id
 
     def info(self) -> ChatModel:
@@ -266,10 +267,10 @@ class Chat:
         """Send ``text`` (queued when the chat is busy). With ``wait`` block until the turn
         ends and return its :class:`Turn`; else return a :class:`PendingTurn`. The first
         send of a chat made by :meth:`new` without content creates it. Raises
-        :class:`ChatError` for empty text or a refused request, ``TurnTimeout`` after
+        :class:`ChatRequestError` for empty text or a refused request, ``TurnTimeout`` after
         ``timeout`` seconds (the turn keeps running: :meth:`interrupt` stops it)."""
         if not text or not text.strip():
-            raise ChatError("Content is required: an empty message is not sent.")
+            raise ChatRequestError("Content is required: an empty message is not sent.")
         creating = self.chat_id is None
         future = self.client.submit(
             self.client.aio.run_turn(

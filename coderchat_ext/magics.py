@@ -11,7 +11,7 @@ Line magic subcommands::
 Cell magic: ``%%chat [--new] [--model M]`` sends the cell (``{var}`` is replaced by the
 value of ``var`` in the user namespace, ``{{`` is a literal brace) to the current chat, shows
 the live widget, blocks until the turn ends, prints a plain-text transcript and returns the
-:class:`~coderchat_ext.chat.Turn`. Failures print one clear line (a :class:`ChatError`) and
+:class:`~coderchat_ext.chat.Turn`. Failures print one clear line (a :class:`ChatRequestError`) and
 return ``None``.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
-from .chat import Chat, ChatError, Turn, api_errors, default_client, resolve_model
+from .chat import Chat, ChatRequestError, Turn, api_errors, default_client, resolve_model
 from .client import BuildTimeout, DirectToolResult
 from .models import Template, Workspace, WorkspaceAgent, WorkspaceBuild
 
@@ -40,12 +40,12 @@ BUILD_TIMEOUT = 300.0
 
 def parse_assignments(tokens: list[str]) -> dict[str, Any]:
     """``key=value`` tokens -> a dict; a value that parses as JSON (numbers, ``true``,
-    ``[..]``, ``"quoted"``) is that value, else the string. Raises :class:`ChatError`."""
+    ``[..]``, ``"quoted"``) is that value, else the string. Raises :class:`ChatRequestError`."""
     out: dict[str, Any] = {}
     for token in tokens:
         key, sep, raw = token.partition("=")
         if not sep or not key:
-            raise ChatError(f"expected key=value, got {token!r}")
+            raise ChatRequestError(f"expected key=value, got {token!r}")
         try:
             out[key] = json.loads(raw)
         except ValueError:
@@ -55,28 +55,28 @@ def parse_assignments(tokens: list[str]) -> dict[str, Any]:
 
 def interpolate(text: str, namespace: dict[str, Any]) -> str:
     """Replace ``{name}`` (and ``{name.attr}``/``{name[0]}``/``{name!r}``/``{name:fmt}``) by
-    values from ``namespace``; ``{{``/``}}`` are literal braces. Raises :class:`ChatError`
+    values from ``namespace``; ``{{``/``}}`` are literal braces. Raises :class:`ChatRequestError`
     for an unknown name."""
     try:
         return string.Formatter().vformat(text, (), namespace)
     except KeyError as exc:
-        raise ChatError(f"{{{exc.args[0]}}} is not defined in the notebook") from None
+        raise ChatRequestError(f"{{{exc.args[0]}}} is not defined in the notebook") from None
     except (IndexError, ValueError, AttributeError) as exc:
-        raise ChatError(f"cannot interpolate the cell: {exc}") from None
+        raise ChatRequestError(f"cannot interpolate the cell: {exc}") from None
 
 
 def kernel_id() -> str:
     """This kernel's id, from its connection file ``kernel-<id>.json``. Raises
-    :class:`ChatError` outside a Jupyter kernel."""
+    :class:`ChatRequestError` outside a Jupyter kernel."""
     try:
         from ipykernel import get_connection_file
 
         path = Path(get_connection_file())
     except Exception:
-        raise ChatError("%chat attach needs a Jupyter kernel (ipykernel)") from None
+        raise ChatRequestError("%chat attach needs a Jupyter kernel (ipykernel)") from None
     match = re.fullmatch(r"kernel-(.+)\.json", path.name)
     if match is None:
-        raise ChatError(f"cannot read the kernel id from the connection file {path.name}")
+        raise ChatRequestError(f"cannot read the kernel id from the connection file {path.name}")
     return match.group(1)
 
 
@@ -105,7 +105,7 @@ class ChatMagics(Magics):
             if cell is not None:
                 return self._cell(line, cell)
             return self._line(line)
-        except ChatError as exc:
+        except ChatRequestError as exc:
             print(f"%chat: {exc}")
             return None
 
@@ -113,7 +113,7 @@ class ChatMagics(Magics):
         try:
             args = shlex.split(line)
         except ValueError as exc:
-            raise ChatError(str(exc)) from None
+            raise ChatRequestError(str(exc)) from None
         if not args:
             print(USAGE)
             return None
@@ -131,7 +131,7 @@ class ChatMagics(Magics):
         }
         handler = handlers.get(command)
         if handler is None:
-            raise ChatError(f"unknown subcommand {command!r}\n{USAGE}")
+            raise ChatRequestError(f"unknown subcommand {command!r}\n{USAGE}")
         return handler(rest)
 
     def _chat(self) -> Chat:
@@ -153,7 +153,7 @@ class ChatMagics(Magics):
             if name is None:
                 rest.append(arg)
             elif name not in names or not value:
-                raise ChatError(f"unknown or empty option --{name}")
+                raise ChatRequestError(f"unknown or empty option --{name}")
             else:
                 options[name] = value
         return options, rest
@@ -163,14 +163,14 @@ class ChatMagics(Magics):
     def _new(self, args: list[str]) -> Chat:
         options, rest = self._options(args, ("model", "workspace"))
         if rest:
-            raise ChatError("usage: %chat new [--model M] [--workspace W]")
+            raise ChatRequestError("usage: %chat new [--model M] [--workspace W]")
         self.current = Chat.new(model=options.get("model"), workspace=options.get("workspace"))
         print("new chat: it is created by the first message (%%chat or Chat.send)")
         return self.current
 
     def _use(self, args: list[str]) -> Chat:
         if len(args) != 1:
-            raise ChatError("usage: %chat use CHAT_ID")
+            raise ChatRequestError("usage: %chat use CHAT_ID")
         self.current = Chat.use(args[0], client=default_client())
         print(f"using chat {self.current.chat_id}: {self.current.title!r}")
         return self.current
@@ -216,7 +216,9 @@ class ChatMagics(Magics):
 
     def _workspace(self, args: list[str]) -> Any:
         if not args or args[0] not in ("create", "list", "stop"):
-            raise ChatError("usage: %chat workspace create TEMPLATE [k=v ...] | list | stop [ID]")
+            raise ChatRequestError(
+                "usage: %chat workspace create TEMPLATE [k=v ...] | list | stop [ID]"
+            )
         if args[0] == "list":
             client = default_client()
             with api_errors(client):
@@ -229,7 +231,9 @@ class ChatMagics(Magics):
         if args[0] == "stop":
             return self._workspace_stop(args[1:])
         if len(args) < 2:
-            raise ChatError("usage: %chat workspace create TEMPLATE [name=N] [param=value ...]")
+            raise ChatRequestError(
+                "usage: %chat workspace create TEMPLATE [name=N] [param=value ...]"
+            )
         values = parse_assignments(args[2:])
         workspace = self._create_workspace(args[1], values)
         self._bind(workspace.id)
@@ -243,15 +247,15 @@ class ChatMagics(Magics):
             if wanted in (template.id, template.name) or (wanted is None and template.external):
                 if external is not None and template.external != external:
                     kind = "an external" if external else "a kernel-starting"
-                    raise ChatError(f"template {template.name!r} is not {kind} template")
+                    raise ChatRequestError(f"template {template.name!r} is not {kind} template")
                 return template
         names = ", ".join(t.name for t in templates if external is None or t.external == external)
         if wanted is None:
-            raise ChatError(
+            raise ChatRequestError(
                 "no external template (external = true) is available to attach a kernel to; "
                 f"templates: {names or 'none'}"
             )
-        raise ChatError(f"unknown template {wanted!r}; available: {names or 'none'}")
+        raise ChatRequestError(f"unknown template {wanted!r}; available: {names or 'none'}")
 
     def _create_workspace(self, template_name: str | None, values: dict[str, Any]) -> Workspace:
         client = default_client()
@@ -269,12 +273,12 @@ class ChatMagics(Magics):
             with api_errors(client):
                 workspace = client.wait_for_build(created.id, timeout=BUILD_TIMEOUT)
         except BuildTimeout:
-            raise ChatError(
+            raise ChatRequestError(
                 f"the workspace build did not finish within {BUILD_TIMEOUT:g} s"
             ) from None
         job = workspace.latest_build.job
         if job.status != "succeeded":
-            raise ChatError(f"the workspace build {job.status}: {job.error or ''}".strip())
+            raise ChatRequestError(f"the workspace build {job.status}: {job.error or ''}".strip())
         print(_workspace_line(workspace))
         return workspace
 
@@ -295,7 +299,7 @@ class ChatMagics(Magics):
             chat = self._chat()
             workspace_id = chat.workspace_id or (chat.info().workspace_id if chat.chat_id else None)
             if not workspace_id:
-                raise ChatError("the current chat has no workspace: give a workspace ID")
+                raise ChatRequestError("the current chat has no workspace: give a workspace ID")
         with api_errors(client):
             build = client.create_build(workspace_id, "stop")
         print(f"stopping workspace {workspace_id} (build {build.build_number})")
@@ -307,7 +311,7 @@ class ChatMagics(Magics):
         channel and a subshell while this cell runs; the attach completes in the background and
         its display updates."""
         if len(args) > 1:
-            raise ChatError("usage: %chat attach [TEMPLATE]")
+            raise ChatRequestError("usage: %chat attach [TEMPLATE]")
         client = default_client()
         kid = kernel_id()
         chat = self._chat()
@@ -340,10 +344,10 @@ class ChatMagics(Magics):
 
     def _tool(self, args: list[str]) -> DirectToolResult:
         if not args:
-            raise ChatError("usage: %chat tool NAME key=value ...")
+            raise ChatRequestError("usage: %chat tool NAME key=value ...")
         chat = self._chat()
         if chat.chat_id is None:
-            raise ChatError("the current chat has no messages yet: send one first (%%chat)")
+            raise ChatRequestError("the current chat has no messages yet: send one first (%%chat)")
         with api_errors(chat.client):
             result = chat.client.run_tool(chat.chat_id, args[0], parse_assignments(args[1:]))
         display(ToolCard(result))
@@ -356,10 +360,10 @@ class ChatMagics(Magics):
         new = "--new" in rest
         rest = [a for a in rest if a != "--new"]
         if rest:
-            raise ChatError("usage: %%chat [--new] [--model M]")
+            raise ChatRequestError("usage: %%chat [--new] [--model M]")
         text = interpolate(cell, dict(self.shell.user_ns) if self.shell else {}).strip()
         if not text:
-            raise ChatError("the cell is empty: an empty message is not sent")
+            raise ChatRequestError("the cell is empty: an empty message is not sent")
         if new or self.current is None:
             self.current = Chat.new(model=options.get("model"))
         elif "model" in options:
