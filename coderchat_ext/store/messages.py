@@ -144,6 +144,31 @@ async def insert_messages(
     return out
 
 
+async def insert_user_message(
+    conn: Conn,
+    chat_id: str,
+    content: list[ChatMessagePart],
+    *,
+    created_by: str | None,
+    model_config_id: str | None,
+) -> ChatMessage:
+    """Insert one user message (a sent, edited or promoted message) and return it; the chat is
+    updated as by :func:`insert_messages`."""
+    [message] = await insert_messages(
+        conn,
+        chat_id,
+        [
+            NewMessage(
+                role="user",
+                content=content,
+                created_by=created_by,
+                model_config_id=model_config_id,
+            )
+        ],
+    )
+    return message
+
+
 async def list_visible(
     conn: Conn,
     chat_id: str,
