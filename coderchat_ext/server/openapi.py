@@ -24,15 +24,15 @@ from ..chatd.prompt import MAX_CHAT_SYSTEM_PROMPT_CHARS, MAX_PROMPT_BYTES
 from ..chatd.service import _LABEL_KEY, MAX_DYNAMIC_TOOLS, MAX_LABELS, MAX_TITLE_CHARS
 from ..chatd.settings import ADVISOR_EFFORTS, AdvisorConfigRequest, SystemPromptRequest
 from ..chatd.stream import CLOSE_HISTORY_CHANGED, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW
+from ..chatd.stream import MAX_BATCH as STREAM_FRAME_MAX_EVENTS
+from ..models import MAX_PAGE_LIMIT
 from ..providers.registry import MAX_API_KEY_BYTES
 from ..store.messages import MAX_QUEUE_SIZE
 from ..workspaces.service import WORKSPACE_NAME, WORKSPACE_NAME_MAX
-from .base import MAX_BODY_BYTES, MAX_PAGE_LIMIT
+from .base import MAX_BODY_BYTES
 
 Schema = dict[str, Any]
 
-STREAM_FRAME_MAX_EVENTS = 256
-"""Events per chat stream frame at most (docs/stream-protocol.md#frames; ``ws._Socket._send``)."""
 
 _WIRE_MODELS: tuple[type[BaseModel], ...] = (
     M.ApiErrorBody,
