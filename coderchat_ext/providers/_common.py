@@ -229,13 +229,15 @@ def metadata(part: ChatMessagePart, provider: str) -> dict[str, Any]:
     return (part.provider_metadata or {}).get(provider) or {}
 
 
+def _json_text(value: Any, absent: str) -> str:
+    if value is None:
+        return absent
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def args_json(part: ChatMessagePart) -> str:
     """A tool call's arguments as JSON text (arguments that never parsed stay as streamed)."""
-    if part.args is None:
-        return "{}"
-    if isinstance(part.args, str):
-        return part.args
-    return json.dumps(part.args, ensure_ascii=False)
+    return _json_text(part.args, "{}")
 
 
 def args_object(part: ChatMessagePart) -> dict[str, Any]:
@@ -251,11 +253,7 @@ def args_object(part: ChatMessagePart) -> dict[str, Any]:
 
 def result_text(part: ChatMessagePart) -> str:
     """A tool result as text: strings as they are, other JSON values serialized."""
-    if part.result is None:
-        return ""
-    if isinstance(part.result, str):
-        return part.result
-    return json.dumps(part.result, ensure_ascii=False)
+    return _json_text(part.result, "")
 
 
 def media_results(part: ChatMessagePart) -> list[tuple[str, str]] | None:
@@ -275,9 +273,15 @@ def media_results(part: ChatMessagePart) -> list[tuple[str, str]] | None:
     return out or None
 
 
+def base_media_type(part: ChatMessagePart) -> str:
+    """A file part's media type without parameters (``text/plain; charset=utf-8`` →
+    ``text/plain``; empty when it has none)."""
+    return (part.media_type or "").split(";")[0].strip()
+
+
 def file_text(part: ChatMessagePart) -> str | None:
     """The decoded text of a ``text/*`` (or JSON) file part, else None."""
-    media_type = (part.media_type or "").split(";")[0].strip()
+    media_type = base_media_type(part)
     if not part.data or not (media_type.startswith("text/") or media_type == "application/json"):
         return None
     try:

@@ -38,6 +38,7 @@ from ._common import (
     EventStream,
     SDKModel,
     args_object,
+    base_media_type,
     file_placeholder,
     file_text,
     media_results,
@@ -423,7 +424,7 @@ def _user_blocks(parts: list[ChatMessagePart]) -> list[dict[str, Any]]:
 
 
 def _file_block(part: ChatMessagePart) -> dict[str, Any]:
-    media_type = (part.media_type or "").split(";")[0].strip()
+    media_type = base_media_type(part)
     if part.data and media_type in ("image/jpeg", "image/png", "image/gif", "image/webp"):
         return {
             "type": "image",

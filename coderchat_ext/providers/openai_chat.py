@@ -29,6 +29,7 @@ from ._common import (
     EventStream,
     SDKModel,
     args_json,
+    base_media_type,
     file_placeholder,
     file_text,
     result_text,
@@ -283,7 +284,7 @@ def _user_content(parts: list[ChatMessagePart]) -> str | list[dict[str, Any]]:
         return "\n\n".join(p.text or "" for p in rendered)
     content: list[dict[str, Any]] = []
     for part in rendered:
-        media_type = (part.media_type or "").split(";")[0].strip()
+        media_type = base_media_type(part)
         if part.type == "text":
             content.append({"type": "text", "text": part.text})
         elif part.data and media_type.startswith("image/"):

@@ -40,6 +40,7 @@ from ._common import (
     SDKModel,
     args_json,
     args_object,
+    base_media_type,
     file_placeholder,
     file_text,
     media_results,
@@ -354,7 +355,7 @@ def render_input(messages: list[PromptMessage], *, reasoning_model: bool) -> lis
 def _user_content(part: ChatMessagePart) -> dict[str, Any]:
     if part.type == "text":
         return {"type": "input_text", "text": part.text}
-    media_type = (part.media_type or "").split(";")[0].strip()
+    media_type = base_media_type(part)
     if part.data and media_type.startswith("image/"):
         return {"type": "input_image", "image_url": f"data:{media_type};base64,{part.data}"}
     if part.data and media_type == "application/pdf":
