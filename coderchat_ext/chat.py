@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .client import ApiError, ChatClient, ServerNotFound, TurnResult, discover_server
-from .models import USAGE_TOKEN_FIELDS, ChatMessage, ChatMessagePart, ChatMessageUsage
+from .models import (
+    MAX_PAGE_LIMIT,
+    USAGE_TOKEN_FIELDS,
+    ChatMessage,
+    ChatMessagePart,
+    ChatMessageUsage,
+)
 
 if TYPE_CHECKING:
     from .models import Chat as ChatModel
@@ -29,7 +35,6 @@ NO_SERVER = (
     "no coderchat server found: start JupyterLab with coderchat_ext enabled or set "
     "CODERCHAT_URL/CODERCHAT_TOKEN"
 )
-MESSAGE_PAGE = 200
 
 _client: ChatClient | None = None
 _client_lock = threading.Lock()
@@ -353,7 +358,7 @@ class Chat:
         while True:
             with api_errors(self.client):
                 page = self.client.list_messages(
-                    self._require_id(), after_id=after, limit=MESSAGE_PAGE
+                    self._require_id(), after_id=after, limit=MAX_PAGE_LIMIT
                 )
             yield from page.messages
             if not page.has_more or not page.messages:

@@ -40,7 +40,6 @@ from ..models import (
     WatchEventKind,
     WatchToolCall,
     new_id,
-    utcnow,
 )
 from ..providers.registry import NoAdapter, ProviderCatalog
 from ..store import Database, StorageFull, is_storage_full
@@ -329,13 +328,8 @@ class ChatDaemon:
                 NewMessage(
                     role="tool",
                     content=[
-                        ChatMessagePart(
-                            type="tool-result",
-                            tool_call_id=c.tool_call_id,
-                            tool_name=c.tool_name,
-                            result=text,
-                            is_error=True,
-                            created_at=utcnow(),
+                        ChatMessagePart.tool_result(
+                            c.tool_call_id, c.tool_name, text, is_error=True
                         )
                     ],
                     created_by=created_by,
@@ -800,18 +794,15 @@ async def promote_next(conn: Conn, chat: Chat, queued_id: int | None = None) -> 
     queued = await store_messages.take_queued(conn, chat.id, queued_id)
     if queued is None:
         return []
-    return await store_messages.insert_messages(
-        conn,
-        chat.id,
-        [
-            NewMessage(
-                role="user",
-                content=queued.content,
-                created_by=chat.owner,
-                model_config_id=queued.model_config_id,
-            )
-        ],
-    )
+    return [
+        await store_messages.insert_user_message(
+            conn,
+            chat.id,
+            queued.content,
+            created_by=chat.owner,
+            model_config_id=queued.model_config_id,
+        )
+    ]
 
 
 def storage_error() -> ChatError:

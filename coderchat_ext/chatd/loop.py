@@ -130,41 +130,21 @@ class _Step:
         self.calls: dict[str, ChatMessagePart] = {}
         self.raw_args: dict[str, str] = {}
         self.finish: Finish | None = None
-        self._open_text: ChatMessagePart | None = None
-        self._open_reasoning: ChatMessagePart | None = None
+        # The text or reasoning part that deltas of the same kind and block extend.
+        self._open: ChatMessagePart | None = None
         self._block: tuple[str, Any] | None = None
 
     def add(self, part: StreamPart) -> dict[str, Any] | None:
         """Fold ``part`` in; returns the ``message_part`` payload to publish (or None)."""
         if isinstance(part, TextDelta):
-            text = self._open_text
-            if text is None or self._block != ("text", part.block):
-                self._close()
-                text = ChatMessagePart(type="text", text="")
-                self._open_text = text
-                self.parts.append(text)
-                self._block = ("text", part.block)
-            text.text = (text.text or "") + part.text
-            _merge_metadata(text, part.provider_metadata)
-            if not part.text:
-                return None
-            return {"role": "assistant", "part": {"type": "text", "text": part.text}}
+            self._fold("text", part)
+            return _delta_payload("text", part.text)
         if isinstance(part, ReasoningDelta):
-            reasoning = self._open_reasoning
-            if reasoning is None or self._block != ("reasoning", part.block):
-                self._close()
-                reasoning = ChatMessagePart(type="reasoning", text="")
-                self._open_reasoning = reasoning
-                self.parts.append(reasoning)
-                self._block = ("reasoning", part.block)
-            reasoning.text = (reasoning.text or "") + part.text
-            _merge_metadata(reasoning, part.provider_metadata)
+            reasoning = self._fold("reasoning", part)
             if part.signature is not None:
                 reasoning.signature = part.signature
                 self._close()
-            if not part.text:
-                return None
-            return {"role": "assistant", "part": {"type": "reasoning", "text": part.text}}
+            return _delta_payload("reasoning", part.text)
         if isinstance(part, ToolCallStart):
             self._close()
             call = ChatMessagePart(
@@ -212,14 +192,12 @@ class _Step:
             return {"role": "assistant", "part": ended.strip_internal().dump()}
         if isinstance(part, ProviderToolResult):
             self._close()
-            result = ChatMessagePart(
-                type="tool-result",
-                tool_call_id=part.tool_call_id,
-                tool_name=part.tool_name,
-                result=part.result,
-                is_error=part.is_error or None,
+            result = ChatMessagePart.tool_result(
+                part.tool_call_id,
+                part.tool_name,
+                part.result,
+                is_error=part.is_error,
                 provider_executed=True,
-                created_at=utcnow(),
                 provider_metadata=part.provider_metadata,
             )
             self.parts.append(result)
@@ -235,9 +213,23 @@ class _Step:
             self.finish = part
         return None
 
+    def _fold(
+        self, kind: Literal["text", "reasoning"], delta: TextDelta | ReasoningDelta
+    ) -> ChatMessagePart:
+        """The open ``kind`` part of ``delta``'s block (a new one after any other part), with
+        ``delta``'s text appended and its provider metadata merged."""
+        part = self._open
+        if part is None or self._block != (kind, delta.block):
+            self._close()
+            part = self._open = ChatMessagePart(type=kind, text="")
+            self.parts.append(part)
+            self._block = (kind, delta.block)
+        part.text = (part.text or "") + delta.text
+        _merge_metadata(part, delta.provider_metadata)
+        return part
+
     def _close(self) -> None:
-        self._open_text = None
-        self._open_reasoning = None
+        self._open = None
         self._block = None
 
     def local_calls(self) -> list[ChatMessagePart]:
@@ -260,6 +252,13 @@ class _Step:
                 )
             out.append(part)
         return out
+
+
+def _delta_payload(kind: Literal["text", "reasoning"], text: str) -> dict[str, Any] | None:
+    """The ``message_part`` payload of a text or reasoning delta (None for an empty one)."""
+    if not text:
+        return None
+    return {"role": "assistant", "part": {"type": kind, "text": text}}
 
 
 def _merge_metadata(part: ChatMessagePart, metadata: dict[str, dict[str, Any]] | None) -> None:
@@ -285,13 +284,8 @@ def _result_part(call: ChatMessagePart, result: ToolResult) -> ChatMessagePart:
     value = result.result
     if isinstance(value, str):
         value = value.encode("utf-8", "replace").decode("utf-8")
-    return ChatMessagePart(
-        type="tool-result",
-        tool_call_id=call.tool_call_id,
-        tool_name=call.tool_name,
-        result=value,
-        is_error=result.is_error or None,
-        created_at=utcnow(),
+    return ChatMessagePart.tool_result(
+        call.tool_call_id, call.tool_name, value, is_error=result.is_error
     )
 
 
@@ -409,13 +403,8 @@ class TurnRunner:
             return
         content = step.content()
         results = [
-            ChatMessagePart(
-                type="tool-result",
-                tool_call_id=c.tool_call_id,
-                tool_name=c.tool_name,
-                result=INTERRUPTED_RESULT,
-                is_error=True,
-                created_at=utcnow(),
+            ChatMessagePart.tool_result(
+                c.tool_call_id, c.tool_name, INTERRUPTED_RESULT, is_error=True
             )
             for c in step.local_calls()
             if c.tool_call_id not in self._done_results

@@ -31,7 +31,6 @@ from ..models import (
     SubmitToolResultsRequest,
     UpdateChatRequest,
     parse_uuid,
-    utcnow,
 )
 from ..providers.registry import NoAdapter
 from ..store import Database
@@ -412,18 +411,15 @@ class ChatService:
                     await store_chats.set_status(conn, chat.id, "pending")
                 queue = await store_messages.list_queue(conn, chat.id)
             else:
-                inserted = await store_messages.insert_messages(
-                    conn,
-                    chat.id,
-                    [
-                        NewMessage(
-                            role="user",
-                            content=content,
-                            created_by=actor.username,
-                            model_config_id=config_id,
-                        )
-                    ],
-                )
+                inserted = [
+                    await store_messages.insert_user_message(
+                        conn,
+                        chat.id,
+                        content,
+                        created_by=actor.username,
+                        model_config_id=config_id,
+                    )
+                ]
                 await store_chats.set_status(conn, chat.id, "pending")
         self.daemon.publish_messages(chat.id, inserted)
         if queue is not None:
@@ -462,17 +458,12 @@ class ChatService:
             content = request.message_parts()
             await store_messages.soft_delete_from(conn, chat.id, mid)
             await store_messages.clear_queue(conn, chat.id)
-            [message] = await store_messages.insert_messages(
+            message = await store_messages.insert_user_message(
                 conn,
                 chat.id,
-                [
-                    NewMessage(
-                        role="user",
-                        content=content,
-                        created_by=actor.username,
-                        model_config_id=original.model_config_id,
-                    )
-                ],
+                content,
+                created_by=actor.username,
+                model_config_id=original.model_config_id,
             )
             await store_chats.set_status(conn, chat.id, "pending")
         self.daemon.cancel_run(chat.id, "interrupt")
@@ -640,13 +631,11 @@ class ChatService:
                         created_by=actor.username,
                         model_config_id=chat.last_model_config_id,
                         content=[
-                            ChatMessagePart(
-                                type="tool-result",
-                                tool_call_id=item.tool_call_id,
-                                tool_name=pending[item.tool_call_id].tool_name,
-                                result=item.output,
-                                is_error=item.is_error or None,
-                                created_at=utcnow(),
+                            ChatMessagePart.tool_result(
+                                item.tool_call_id,
+                                pending[item.tool_call_id].tool_name,
+                                item.output,
+                                is_error=bool(item.is_error),
                             )
                         ],
                     )

@@ -24,7 +24,8 @@ from .pubsub import PubSub
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
-"""Events per WebSocket frame at most (docs/stream-protocol.md#frames)."""
+"""Events per WebSocket frame at most (docs/stream-protocol.md#frames): the largest batch a
+subscription hands out, and the frames ``server.ws`` splits the on-connect replay into."""
 PART_BUFFER_CAP = 10_000
 """Buffered ``message_part`` events per chat per step at most
 (docs/stream-protocol.md#part-buffer)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
 from ..models import (
+    MAX_PAGE_LIMIT,
     USAGE_TOKEN_FIELDS,
     ActionRequired,
     Chat,
@@ -36,7 +37,6 @@ BUSY_STATUSES = ("pending", "running")
 IDLE_POLL_INTERVAL = 3.0
 """Seconds without stream events after which ``run_turn`` asks the REST API whether the turn
 ended (a safety net for terminal statuses the stream order cannot attribute to the turn)."""
-CATCH_UP_PAGE = 200
 
 OnEvent: TypeAlias = Callable[[ChatStreamEvent | StreamMarker], Any]
 """``on_event(item)`` of ``run_turn``: a stream event or marker of the turn; may be async."""
@@ -279,7 +279,7 @@ async def _catch_up(client: TurnApi, chat_id: str, tracker: _Tracker) -> None:
     else:
         after = tracker.baseline
     while True:
-        page = await client.list_messages(chat_id, after_id=after, limit=CATCH_UP_PAGE)
+        page = await client.list_messages(chat_id, after_id=after, limit=MAX_PAGE_LIMIT)
         for message in page.messages:
             tracker.add_message(message)
         if not page.has_more or not page.messages:

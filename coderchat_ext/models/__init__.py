@@ -96,6 +96,7 @@ from .settings_requests import (
     UserPromptRequest,
 )
 from .wire import (
+    MAX_PAGE_LIMIT,
     NIL_UUID,
     REFUSED,
     ApiErrorBody,
@@ -148,6 +149,7 @@ __all__ = [
     "MAX_DYNAMIC_TOOLS",
     "MAX_LABELS",
     "MAX_LABEL_VALUE_CHARS",
+    "MAX_PAGE_LIMIT",
     "MAX_PROMPT_BYTES",
     "MAX_ROW_ID",
     "MAX_TITLE_CHARS",

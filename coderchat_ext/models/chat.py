@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .wire import Wire
+from .wire import Wire, utcnow
 
 ChatStatus = Literal[
     "waiting", "pending", "running", "paused", "completed", "error", "requires_action"
@@ -109,6 +109,30 @@ class ChatMessagePart(Wire):
     skill_dir: str | None = None
     context_file_skill_meta_file: str | None = None
     provider_metadata: dict[str, Any] | None = None
+
+    @classmethod
+    def tool_result(
+        cls,
+        tool_call_id: str | None,
+        tool_name: str | None,
+        result: Any,
+        *,
+        is_error: bool = False,
+        provider_executed: bool = False,
+        provider_metadata: dict[str, Any] | None = None,
+    ) -> ChatMessagePart:
+        """A ``tool-result`` part answering a call, created now; ``result`` is any JSON value.
+        ``is_error`` and ``provider_executed`` are left out of the part when false."""
+        return cls(
+            type="tool-result",
+            tool_call_id=tool_call_id,
+            tool_name=tool_name,
+            result=result,
+            is_error=is_error or None,
+            provider_executed=provider_executed or None,
+            created_at=utcnow(),
+            provider_metadata=provider_metadata,
+        )
 
     def strip_internal(self) -> ChatMessagePart:
         """A copy without the internal fields (upstream's ``StripInternal``,

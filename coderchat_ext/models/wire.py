@@ -20,6 +20,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
+MAX_PAGE_LIMIT = 200
+"""The largest ``limit`` of the list endpoints (docs/api.md#limits): enforced by the server
+(``server.base``), and the page size of clients that read a whole history."""
 
 
 def utcnow() -> str:

@@ -1,5 +1,6 @@
-"""What the SDK adapters share: the client cache, option parsing, and rendering our persisted
-parts (docs/data-model.md#message-parts) into the pieces every provider's history needs.
+"""What the SDK adapters share: :class:`SDKModel` (construction, the stream loop and its error
+handling), the client cache, option parsing, and rendering our persisted parts
+(docs/data-model.md#message-parts) into the pieces every provider's history needs.
 
 Importing this module imports no provider SDK.
 """
@@ -12,13 +13,15 @@ import binascii
 import hashlib
 import json
 import weakref
-from collections.abc import Callable
-from typing import Any, TypeVar
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from ..models import ChatMessagePart
-from .base import ProviderError
+from ..models import ChatMessagePart, ChatModelConfig
+from .base import ModelRequest, ProviderError, StreamPart
+from .registry import DISPLAY_NAMES, ResolvedProvider
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection to a provider."""
@@ -94,18 +97,147 @@ def invalid_options_error(display_name: str, exc: ValidationError) -> ProviderEr
     )
 
 
+_Options = TypeVar("_Options")
+_SDKModel = TypeVar("_SDKModel", bound="SDKModel")
+
+
+class EventStream(Protocol):
+    """An SDK's open response stream (``anthropic.AsyncStream``, ``openai.AsyncStream``)."""
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    async def close(self) -> None: ...
+
+
+class EventParser(Protocol):
+    """Turns one adapter's raw stream events into stream parts."""
+
+    def feed(self, event: Any) -> list[StreamPart]:
+        """The parts for one event. May raise :class:`ProviderError` for an error event."""
+        ...
+
+    def end(self) -> list[StreamPart]:
+        """The parts after the last event. Raises :class:`ProviderError` (classified
+        ``timeout``, retryable) when the stream closed before its terminal event."""
+        ...
+
+
+class SDKModel(ABC):
+    """A :class:`~coderchat_ext.providers.base.Model` over a provider SDK's async client.
+
+    A subclass builds the request (:meth:`request_params`), opens the SDK stream
+    (:meth:`open_stream`), gives a parser for its events and says which SDK exceptions report an
+    error inside the stream (:meth:`in_stream_error`); the stream loop is here.
+
+    ``api_key`` empty means :attr:`key_placeholder`; still empty, :meth:`stream` raises a 401
+    :class:`ProviderError` without sending anything. ``base_url`` empty means
+    :attr:`default_base_url`; ``read_timeout`` is the seconds the provider may stay silent
+    inside a response. ``repr`` never shows the key.
+    """
+
+    provider: str
+    """The provider kind (a key of ``DISPLAY_NAMES``)."""
+    default_base_url: ClassVar[str]
+    """Used when the provider has no ``base_url`` (never an SDK's environment lookup: a key from
+    the store must not travel to an endpoint named only in the environment)."""
+    title_model: ClassVar[str | None] = None
+    """The cheap model for titles (docs/providers.md#title-models); None: the chat's model."""
+    key_placeholder: ClassVar[str] = ""
+    """Sent when the provider has no key (empty: a key is required)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str = "",
+        base_url: str = "",
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        self.model = model
+        self._api_key = api_key or self.key_placeholder
+        self.base_url = base_url or self.default_base_url
+        self.read_timeout = read_timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    def for_config(
+        cls: type[_SDKModel], config: ChatModelConfig, resolved: ResolvedProvider, purpose: str
+    ) -> _SDKModel:
+        """The model for ``config`` (the adapter module's ``make_model``): titles use
+        :attr:`title_model` unless the provider has a custom ``base_url`` (a proxy or gateway
+        may not serve it; the chat's model is used then)."""
+        model = config.model
+        if purpose == "title" and cls.title_model and not resolved.base_url:
+            model = cls.title_model
+        return cls(model, api_key=resolved.api_key, base_url=resolved.base_url)
+
+    @abstractmethod
+    def request_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The SDK's create arguments (without ``stream``) for ``request``. Raises
+        :class:`ProviderError` (``config``) for invalid provider options."""
+
+    @abstractmethod
+    async def open_stream(self, params: dict[str, Any]) -> EventStream:
+        """Send the request; the SDK's stream once the response headers arrived. Raises the
+        SDK's errors (HTTP status, connection, timeout) as they are."""
+
+    @abstractmethod
+    def parser(self) -> EventParser:
+        """A fresh parser for one response's events."""
+
+    @abstractmethod
+    def in_stream_error(self, exc: Exception) -> ProviderError | None:
+        """The :class:`ProviderError` for ``exc`` when the SDK raised it for an error reported
+        inside a 200 stream (so it classifies like the same error before the stream); None for
+        every other exception, which propagates as it is."""
+
+    def provider_options(self, read: Callable[[], _Options]) -> _Options:
+        """``read()`` (a ``ChatModelCallConfig.*_options`` method), its ``ValidationError`` as
+        a ``config`` :class:`ProviderError`."""
+        try:
+            return read()
+        except ValidationError as exc:
+            raise invalid_options_error(DISPLAY_NAMES[self.provider], exc) from None
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
+        """Stream one response (the adapter module's docstring gives the mapping and the
+        errors)."""
+        if not self._api_key:
+            raise missing_key_error(DISPLAY_NAMES[self.provider])
+        params = self.request_params(request)
+        parser = self.parser()
+        events = await self.open_stream(params)
+        try:
+            async for event in events:
+                for part in parser.feed(event):
+                    yield part
+        except Exception as exc:
+            error = self.in_stream_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+        finally:
+            await events.close()
+        for part in parser.end():
+            yield part
+
+
 def metadata(part: ChatMessagePart, provider: str) -> dict[str, Any]:
     """The part's provider metadata for ``provider`` (empty when it came from elsewhere)."""
     return (part.provider_metadata or {}).get(provider) or {}
 
 
+def _json_text(value: Any, absent: str) -> str:
+    if value is None:
+        return absent
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def args_json(part: ChatMessagePart) -> str:
     """A tool call's arguments as JSON text (arguments that never parsed stay as streamed)."""
-    if part.args is None:
-        return "{}"
-    if isinstance(part.args, str):
-        return part.args
-    return json.dumps(part.args, ensure_ascii=False)
+    return _json_text(part.args, "{}")
 
 
 def args_object(part: ChatMessagePart) -> dict[str, Any]:
@@ -121,11 +253,7 @@ def args_object(part: ChatMessagePart) -> dict[str, Any]:
 
 def result_text(part: ChatMessagePart) -> str:
     """A tool result as text: strings as they are, other JSON values serialized."""
-    if part.result is None:
-        return ""
-    if isinstance(part.result, str):
-        return part.result
-    return json.dumps(part.result, ensure_ascii=False)
+    return _json_text(part.result, "")
 
 
 def media_results(part: ChatMessagePart) -> list[tuple[str, str]] | None:
@@ -145,9 +273,15 @@ def media_results(part: ChatMessagePart) -> list[tuple[str, str]] | None:
     return out or None
 
 
+def base_media_type(part: ChatMessagePart) -> str:
+    """A file part's media type without parameters (``text/plain; charset=utf-8`` →
+    ``text/plain``; empty when it has none)."""
+    return (part.media_type or "").split(";")[0].strip()
+
+
 def file_text(part: ChatMessagePart) -> str | None:
     """The decoded text of a ``text/*`` (or JSON) file part, else None."""
-    media_type = (part.media_type or "").split(";")[0].strip()
+    media_type = base_media_type(part)
     if not part.data or not (media_type.startswith("text/") or media_type == "application/json"):
         return None
     try:

@@ -64,7 +64,11 @@ def stream_error(wire: str, error: Any) -> ProviderError:
     )
 
 
-def is_stream_error(exc: openai.APIError) -> bool:
-    """Whether the SDK raised ``exc`` for an error inside the stream (not an HTTP status, not a
-    transport failure)."""
-    return not isinstance(exc, (openai.APIStatusError, openai.APIConnectionError))
+def in_stream_error(wire: str, exc: Exception) -> ProviderError | None:
+    """:func:`stream_error` for an exception the SDK raised for an error inside the stream;
+    None for anything else (an HTTP status, a transport failure, our own errors)."""
+    if isinstance(exc, openai.APIError) and not isinstance(
+        exc, (openai.APIStatusError, openai.APIConnectionError)
+    ):
+        return stream_error(wire, exc.body or exc)
+    return None

@@ -26,25 +26,23 @@ stream closed before message_stop" (timeout, retryable: docs/loop.md#error-class
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-from pydantic import ValidationError
 
-from ..models import AnthropicProviderOptions, ChatMessagePart, ChatModelConfig
+from ..models import AnthropicProviderOptions, ChatMessagePart
 from ._common import (
     CLIENTS,
     CONNECT_TIMEOUT,
-    READ_TIMEOUT,
+    EventStream,
+    SDKModel,
     args_object,
+    base_media_type,
     file_placeholder,
     file_text,
-    invalid_options_error,
     media_results,
     metadata,
-    missing_key_error,
     result_text,
     system_texts,
     user_parts,
@@ -66,11 +64,9 @@ from .base import (
     ToolCallStart,
     Usage,
 )
-from .registry import DISPLAY_NAMES, ResolvedProvider
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-"""Used when the provider has no ``base_url`` (never the SDK's ``ANTHROPIC_BASE_URL`` lookup:
-a key from the store must not travel to an endpoint named only in the environment)."""
+"""Used when the provider has no ``base_url`` (never the SDK's ``ANTHROPIC_BASE_URL`` lookup)."""
 TITLE_MODEL = "claude-haiku-4-5"
 """The cheap model for titles (docs/providers.md#title-models)."""
 WEB_SEARCH_TOOL = "web_search_20250305"
@@ -103,26 +99,13 @@ ERROR_STATUS = {
 arrives inside a 200 stream so it classifies like the same error before the stream."""
 
 
-class AnthropicModel:
-    """A :class:`~coderchat_ext.providers.base.Model` over the Anthropic Messages API.
-
-    ``api_key`` empty raises a 401 :class:`ProviderError` at the first call without sending
-    anything; ``base_url`` empty means :data:`DEFAULT_BASE_URL`; ``read_timeout`` is the
-    seconds the provider may stay silent inside a response.
-    """
+class AnthropicModel(SDKModel):
+    """A :class:`~coderchat_ext.providers.base.Model` over the Anthropic Messages API
+    (construction and errors: :class:`~coderchat_ext.providers._common.SDKModel`)."""
 
     provider = "anthropic"
-
-    def __init__(
-        self, model: str, *, api_key: str, base_url: str = "", read_timeout: float = READ_TIMEOUT
-    ) -> None:
-        self.model = model
-        self._api_key = api_key
-        self.base_url = base_url or DEFAULT_BASE_URL
-        self.read_timeout = read_timeout
-
-    def __repr__(self) -> str:
-        return f"AnthropicModel(model={self.model!r}, base_url={self.base_url!r})"
+    default_base_url = DEFAULT_BASE_URL
+    title_model = TITLE_MODEL
 
     def _client(self) -> anthropic.AsyncAnthropic:
         return CLIENTS.get(
@@ -141,10 +124,7 @@ class AnthropicModel:
     def request_params(self, request: ModelRequest) -> dict[str, Any]:
         """The ``messages.create`` arguments (without ``stream``) for ``request``. Raises
         :class:`ProviderError` (``config``) for invalid ``provider_options.anthropic``."""
-        try:
-            opts = request.options.anthropic_options()
-        except ValidationError as exc:
-            raise invalid_options_error(DISPLAY_NAMES[self.provider], exc) from None
+        opts = self.provider_options(request.options.anthropic_options)
         system, messages = render_history(
             request.messages, send_reasoning=opts.send_reasoning is not False
         )
@@ -171,25 +151,17 @@ class AnthropicModel:
                 params["tool_choice"] = {"type": "auto", "disable_parallel_tool_use": True}
         return params
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
-        """Stream one response (see the module docstring for the mapping and the errors)."""
-        if not self._api_key:
-            raise missing_key_error(DISPLAY_NAMES[self.provider])
-        params = self.request_params(request)
-        parser = StreamParser()
-        events = await self._client().messages.create(**params, stream=True)
-        try:
-            async for event in events:
-                for part in parser.feed(event):
-                    yield part
-        except anthropic.APIStatusError as exc:
-            if exc.status_code >= 400:
-                raise
-            raise stream_error(exc) from exc
-        finally:
-            await events.close()
-        if not parser.stopped:
-            raise ProviderError("anthropic stream closed before message_stop")
+    async def open_stream(self, params: dict[str, Any]) -> EventStream:
+        return await self._client().messages.create(**params, stream=True)
+
+    def parser(self) -> StreamParser:
+        return StreamParser()
+
+    def in_stream_error(self, exc: Exception) -> ProviderError | None:
+        # The SDK raises an in-stream ``error`` event as an APIStatusError of the 200 response.
+        if isinstance(exc, anthropic.APIStatusError) and exc.status_code < 400:
+            return stream_error(exc)
+        return None
 
 
 def _tools(request: ModelRequest, opts: AnthropicProviderOptions) -> list[dict[str, Any]]:
@@ -286,6 +258,12 @@ class StreamParser:
         thinking = getattr(details, "thinking_tokens", None)
         if isinstance(thinking, int):
             self.reasoning_tokens = thinking
+
+    def end(self) -> list[StreamPart]:
+        """Nothing more; raises :class:`ProviderError` when ``message_stop`` never came."""
+        if not self.stopped:
+            raise ProviderError("anthropic stream closed before message_stop")
+        return []
 
     def finish(self) -> Finish:
         u = self.usage
@@ -446,7 +424,7 @@ def _user_blocks(parts: list[ChatMessagePart]) -> list[dict[str, Any]]:
 
 
 def _file_block(part: ChatMessagePart) -> dict[str, Any]:
-    media_type = (part.media_type or "").split(";")[0].strip()
+    media_type = base_media_type(part)
     if part.data and media_type in ("image/jpeg", "image/png", "image/gif", "image/webp"):
         return {
             "type": "image",
@@ -551,11 +529,6 @@ def add_cache_markers(system: list[dict[str, Any]], messages: list[dict[str, Any
 
 # --- factory --------------------------------------------------------------------------------
 
-
-def make_model(config: ChatModelConfig, resolved: ResolvedProvider, purpose: str) -> AnthropicModel:
-    """The model for ``config``; titles use :data:`TITLE_MODEL` unless the provider has a custom
-    ``base_url`` (a proxy may not serve it; the chat's model is used then)."""
-    model = config.model
-    if purpose == "title" and not resolved.base_url:
-        model = TITLE_MODEL
-    return AnthropicModel(model, api_key=resolved.api_key, base_url=resolved.base_url)
+make_model = AnthropicModel.for_config
+"""The model for a config: titles use :data:`TITLE_MODEL` unless the provider has a custom
+``base_url``."""

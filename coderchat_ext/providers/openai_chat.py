@@ -20,21 +20,18 @@ before any ``finish_reason`` raises an "unexpected EOF" error (timeout, retryabl
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-from pydantic import ValidationError
-
-from ..models import ChatMessagePart, ChatModelConfig, new_id
+from ..models import ChatMessagePart, new_id
 from . import _openai
 from ._common import (
-    READ_TIMEOUT,
+    EventStream,
+    SDKModel,
     args_json,
+    base_media_type,
     file_placeholder,
     file_text,
-    invalid_options_error,
     result_text,
     system_texts,
     user_parts,
@@ -54,7 +51,6 @@ from .base import (
     ToolCallStart,
     Usage,
 )
-from .registry import DISPLAY_NAMES, ResolvedProvider
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"
 """Ollama's OpenAI-compatible endpoint, used when the provider has no ``base_url``."""
@@ -71,39 +67,20 @@ FINISH_REASONS: dict[str, FinishReason] = {
 """Chat Completions ``finish_reason`` → our finish reason."""
 
 
-class OpenAIChatModel:
-    """A :class:`~coderchat_ext.providers.base.Model` over Chat Completions.
-
-    ``api_key`` empty sends :data:`PLACEHOLDER_KEY`; ``base_url`` empty means
-    :data:`DEFAULT_BASE_URL`; ``read_timeout`` is the seconds the endpoint may stay silent
-    inside a response.
-    """
+class OpenAIChatModel(SDKModel):
+    """A :class:`~coderchat_ext.providers.base.Model` over Chat Completions (construction and
+    errors: :class:`~coderchat_ext.providers._common.SDKModel`; an empty ``api_key`` sends
+    :data:`PLACEHOLDER_KEY`, and titles use the chat's model: an OpenAI-compatible endpoint
+    serves only the models it has)."""
 
     provider = "openai-compat"
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str = "",
-        base_url: str = "",
-        read_timeout: float = READ_TIMEOUT,
-    ) -> None:
-        self.model = model
-        self._api_key = api_key or PLACEHOLDER_KEY
-        self.base_url = base_url or DEFAULT_BASE_URL
-        self.read_timeout = read_timeout
-
-    def __repr__(self) -> str:
-        return f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r})"
+    default_base_url = DEFAULT_BASE_URL
+    key_placeholder = PLACEHOLDER_KEY
 
     def request_params(self, request: ModelRequest) -> dict[str, Any]:
         """The ``chat.completions.create`` arguments (without ``stream``) for ``request``.
         Raises :class:`ProviderError` (``config``) for invalid ``provider_options.openaicompat``."""
-        try:
-            opts = request.options.openai_compat_options()
-        except ValidationError as exc:
-            raise invalid_options_error(DISPLAY_NAMES[self.provider], exc) from None
+        opts = self.provider_options(request.options.openai_compat_options)
         params: dict[str, Any] = {
             "model": self.model,
             "messages": render_messages(request.messages),
@@ -136,26 +113,15 @@ class OpenAIChatModel:
                 params["tool_choice"] = "none"
         return params
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
-        """Stream one response (see the module docstring for the mapping and the errors)."""
-        params = self.request_params(request)
+    async def open_stream(self, params: dict[str, Any]) -> EventStream:
         client = _openai.client(self.provider, self.base_url, self._api_key, self.read_timeout)
-        parser = StreamParser()
-        chunks = await client.chat.completions.create(**params, stream=True)
-        try:
-            async for chunk in chunks:
-                for part in parser.feed(chunk):
-                    yield part
-        except openai.APIError as exc:
-            if _openai.is_stream_error(exc):
-                raise _openai.stream_error("openai-compat", exc.body or exc) from exc
-            raise
-        finally:
-            await chunks.close()
-        if parser.finish_reason is None:
-            raise ProviderError("openai-compat stream ended before finish_reason: unexpected EOF")
-        for part in parser.finish():
-            yield part
+        return await client.chat.completions.create(**params, stream=True)
+
+    def parser(self) -> StreamParser:
+        return StreamParser()
+
+    def in_stream_error(self, exc: Exception) -> ProviderError | None:
+        return _openai.in_stream_error("openai-compat", exc)
 
 
 @dataclass
@@ -168,7 +134,7 @@ class _Call:
 
 @dataclass
 class StreamParser:
-    """Turns Chat Completions chunks into stream parts. :meth:`finish` gives the final parts
+    """Turns Chat Completions chunks into stream parts. :meth:`end` gives the final parts
     once the stream ended (open tool calls closed, then :class:`Finish`)."""
 
     response_id: str | None = None
@@ -236,8 +202,11 @@ class StreamParser:
         call.ended = True
         return [ToolCallEnd(call.id)]
 
-    def finish(self) -> list[StreamPart]:
-        """The open calls' ends and the :class:`Finish` (call after the last chunk)."""
+    def end(self) -> list[StreamPart]:
+        """The open calls' ends and the :class:`Finish` (call after the last chunk). Raises
+        :class:`ProviderError` when no chunk had a ``finish_reason``."""
+        if self.finish_reason is None:
+            raise ProviderError("openai-compat stream ended before finish_reason: unexpected EOF")
         parts: list[StreamPart] = []
         for call in self.order:
             parts += self._end(call)
@@ -315,7 +284,7 @@ def _user_content(parts: list[ChatMessagePart]) -> str | list[dict[str, Any]]:
         return "\n\n".join(p.text or "" for p in rendered)
     content: list[dict[str, Any]] = []
     for part in rendered:
-        media_type = (part.media_type or "").split(";")[0].strip()
+        media_type = base_media_type(part)
         if part.type == "text":
             content.append({"type": "text", "text": part.text})
         elif part.data and media_type.startswith("image/"):
@@ -349,11 +318,5 @@ def _assistant(parts: list[ChatMessagePart]) -> dict[str, Any] | None:
 
 # --- factory --------------------------------------------------------------------------------
 
-
-def make_model(
-    config: ChatModelConfig, resolved: ResolvedProvider, purpose: str
-) -> OpenAIChatModel:
-    """The model for ``config``; titles use the same model (an OpenAI-compatible endpoint serves
-    only the models it has)."""
-    del purpose
-    return OpenAIChatModel(config.model, api_key=resolved.api_key, base_url=resolved.base_url)
+make_model = OpenAIChatModel.for_config
+"""The model for a config (titles too use the config's model)."""

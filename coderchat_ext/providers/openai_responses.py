@@ -30,25 +30,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-from pydantic import ValidationError
-
-from ..models import ChatMessagePart, ChatModelConfig, OpenAIProviderOptions
+from ..models import ChatMessagePart, OpenAIProviderOptions
 from . import _openai
 from ._common import (
-    READ_TIMEOUT,
+    EventStream,
+    SDKModel,
     args_json,
     args_object,
+    base_media_type,
     file_placeholder,
     file_text,
-    invalid_options_error,
     media_results,
     metadata,
-    missing_key_error,
     result_text,
     system_texts,
     user_parts,
@@ -70,7 +66,6 @@ from .base import (
     ToolCallStart,
     Usage,
 )
-from .registry import DISPLAY_NAMES, ResolvedProvider
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """Used when the provider has no ``base_url`` (never the SDK's ``OPENAI_BASE_URL`` lookup)."""
@@ -93,34 +88,18 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1]))
 
 
-class OpenAIResponsesModel:
-    """A :class:`~coderchat_ext.providers.base.Model` over the OpenAI Responses API.
-
-    ``api_key`` empty raises a 401 :class:`ProviderError` at the first call without sending
-    anything; ``base_url`` empty means :data:`DEFAULT_BASE_URL`; ``read_timeout`` is the
-    seconds the provider may stay silent inside a response.
-    """
+class OpenAIResponsesModel(SDKModel):
+    """A :class:`~coderchat_ext.providers.base.Model` over the OpenAI Responses API
+    (construction and errors: :class:`~coderchat_ext.providers._common.SDKModel`)."""
 
     provider = "openai"
-
-    def __init__(
-        self, model: str, *, api_key: str, base_url: str = "", read_timeout: float = READ_TIMEOUT
-    ) -> None:
-        self.model = model
-        self._api_key = api_key
-        self.base_url = base_url or DEFAULT_BASE_URL
-        self.read_timeout = read_timeout
-
-    def __repr__(self) -> str:
-        return f"OpenAIResponsesModel(model={self.model!r}, base_url={self.base_url!r})"
+    default_base_url = DEFAULT_BASE_URL
+    title_model = TITLE_MODEL
 
     def request_params(self, request: ModelRequest) -> dict[str, Any]:
         """The ``responses.create`` arguments (without ``stream``) for ``request``. Raises
         :class:`ProviderError` (``config``) for invalid ``provider_options.openai``."""
-        try:
-            opts = request.options.openai_options()
-        except ValidationError as exc:
-            raise invalid_options_error(DISPLAY_NAMES[self.provider], exc) from None
+        opts = self.provider_options(request.options.openai_options)
         reasoning_model = is_reasoning_model(self.model)
         params: dict[str, Any] = {
             "model": self.model,
@@ -172,26 +151,15 @@ class OpenAIResponsesModel:
                 params["tool_choice"] = "none"
         return params
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
-        """Stream one response (see the module docstring for the mapping and the errors)."""
-        if not self._api_key:
-            raise missing_key_error(DISPLAY_NAMES[self.provider])
-        params = self.request_params(request)
+    async def open_stream(self, params: dict[str, Any]) -> EventStream:
         client = _openai.client(self.provider, self.base_url, self._api_key, self.read_timeout)
-        parser = StreamParser()
-        events = await client.responses.create(**params, stream=True)
-        try:
-            async for event in events:
-                for part in parser.feed(event):
-                    yield part
-        except openai.APIError as exc:
-            if _openai.is_stream_error(exc):
-                raise _openai.stream_error("openai responses", exc.body or exc) from exc
-            raise
-        finally:
-            await events.close()
-        if not parser.done:
-            raise ProviderError("openai responses stream closed before terminal event")
+        return await client.responses.create(**params, stream=True)
+
+    def parser(self) -> StreamParser:
+        return StreamParser()
+
+    def in_stream_error(self, exc: Exception) -> ProviderError | None:
+        return _openai.in_stream_error("openai responses", exc)
 
 
 def _tools(request: ModelRequest, opts: OpenAIProviderOptions) -> list[dict[str, Any]]:
@@ -260,6 +228,12 @@ class StreamParser:
             raise _openai.stream_error("openai responses", event.response.error)
         elif kind == "error":
             raise _openai.stream_error("openai responses", event)
+        return []
+
+    def end(self) -> list[StreamPart]:
+        """Nothing more; raises :class:`ProviderError` when no terminal event came."""
+        if not self.done:
+            raise ProviderError("openai responses stream closed before terminal event")
         return []
 
     def _text(self, item_id: str, delta: str) -> list[StreamPart]:
@@ -381,7 +355,7 @@ def render_input(messages: list[PromptMessage], *, reasoning_model: bool) -> lis
 def _user_content(part: ChatMessagePart) -> dict[str, Any]:
     if part.type == "text":
         return {"type": "input_text", "text": part.text}
-    media_type = (part.media_type or "").split(";")[0].strip()
+    media_type = base_media_type(part)
     if part.data and media_type.startswith("image/"):
         return {"type": "input_image", "image_url": f"data:{media_type};base64,{part.data}"}
     if part.data and media_type == "application/pdf":
@@ -458,13 +432,6 @@ def _assistant_items(parts: list[ChatMessagePart]) -> list[dict[str, Any]]:
 
 # --- factory --------------------------------------------------------------------------------
 
-
-def make_model(
-    config: ChatModelConfig, resolved: ResolvedProvider, purpose: str
-) -> OpenAIResponsesModel:
-    """The model for ``config``; titles use :data:`TITLE_MODEL` unless the provider has a custom
-    ``base_url`` (it may not serve that model; the chat's model is used then)."""
-    model = config.model
-    if purpose == "title" and not resolved.base_url:
-        model = TITLE_MODEL
-    return OpenAIResponsesModel(model, api_key=resolved.api_key, base_url=resolved.base_url)
+make_model = OpenAIResponsesModel.for_config
+"""The model for a config: titles use :data:`TITLE_MODEL` unless the provider has a custom
+``base_url``."""

@@ -17,7 +17,7 @@ from tornado import web
 
 from .. import errors as E
 from ..chatd.service import Actor, parse_positive_int
-from ..models import MAX_ROW_ID
+from ..models import MAX_PAGE_LIMIT, MAX_ROW_ID
 from ..store import is_storage_full
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ AUTH_RESOURCE = "coderchat"
 ADMIN_RESOURCE = "coderchat:admin"
 MAX_BODY_BYTES = 256 * 1024
 """Request bodies are capped at 256 KiB (upstream's cap; docs/api.md#limits)."""
-MAX_PAGE_LIMIT = 200
-"""The largest ``limit`` of the list endpoints (docs/api.md#limits)."""
 
 
 @functools.lru_cache(maxsize=16)

@@ -21,7 +21,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .. import errors as E
-from ..chatd.stream import StreamClosed, Subscription
+from ..chatd.stream import MAX_BATCH, StreamClosed, Subscription
 from .base import AUTH_RESOURCE, CoderChatMixin
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,8 @@ class _Socket(WebSocketMixin, WebSocketHandler, CoderChatMixin):
             for event in events:
                 await self.write_message(json.dumps(event))
         else:
-            for start in range(0, len(events), 256):
-                await self.write_message(json.dumps(events[start : start + 256]))
+            for start in range(0, len(events), MAX_BATCH):
+                await self.write_message(json.dumps(events[start : start + MAX_BATCH]))
 
     async def _send_loop(self, sub: Subscription, initial: list[dict[str, Any]]) -> None:
         try:

@@ -9,8 +9,8 @@ from typing import Any
 
 import aiosqlite
 
-from ..models import Chat, ChatError, ChatMessagePart, ChatStatus, DynamicTool, utcnow
-from .db import Conn
+from ..models import Chat, ChatError, ChatStatus, DynamicTool, utcnow
+from .db import Conn, row_data
 
 _HAS_UNREAD = (
     "(SELECT MAX(m.id) FROM chat_messages m WHERE m.chat_id = c.id AND m.deleted = 0"
@@ -36,46 +36,15 @@ _UPDATABLE = {
 
 
 def chat_from_row(row: aiosqlite.Row) -> Chat:
-    keys = row.keys()
-    last_assistant = row["last_assistant_id"] if "last_assistant_id" in keys else None
-    last_read = row["last_read_message_id"]
-    return Chat(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        owner=row["owner"],
-        workspace_id=row["workspace_id"],
-        build_id=row["build_id"],
-        agent_id=row["agent_id"],
-        parent_chat_id=row["parent_chat_id"],
-        root_chat_id=row["root_chat_id"],
-        last_model_config_id=row["last_model_config_id"],
-        title=row["title"],
-        status=row["status"],
-        worker_id=row["worker_id"],
-        started_at=row["started_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        archived=bool(row["archived"]),
-        pin_order=row["pin_order"],
-        has_unread=bool(last_assistant and last_assistant > (last_read or 0)),
-        last_read_message_id=last_read,
-        mode=row["mode"],
-        client_type=row["client_type"],
-        labels=json.loads(row["labels"] or "{}"),
-        dynamic_tools=(
-            [DynamicTool.model_validate(t) for t in json.loads(row["dynamic_tools"])]
-            if row["dynamic_tools"]
-            else None
-        ),
-        last_error=(
-            ChatError.model_validate_json(row["last_error"]) if row["last_error"] else None
-        ),
-        last_injected_context=(
-            [ChatMessagePart.model_validate(p) for p in json.loads(row["last_injected_context"])]
-            if row["last_injected_context"]
-            else None
-        ),
+    """A ``chats`` row (with ``last_assistant_id`` when selected through ``_SELECT``, for
+    ``has_unread``) as a :class:`Chat`."""
+    data = row_data(row, "labels", "dynamic_tools", "last_error", "last_injected_context")
+    data["labels"] = data["labels"] or {}
+    last_assistant = data.get("last_assistant_id")
+    data["has_unread"] = bool(
+        last_assistant and last_assistant > (data["last_read_message_id"] or 0)
     )
+    return Chat.model_validate(data)
 
 
 async def insert_chat(

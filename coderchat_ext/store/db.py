@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import importlib.resources
+import json
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -20,12 +21,32 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from pydantic import BaseModel, ConfigDict
 
 from ..models import utcnow
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 BUSY_TIMEOUT_MS = 10_000
+
+
+def row_data(row: aiosqlite.Row, *json_columns: str) -> dict[str, Any]:
+    """``row`` as a column → value dict for ``Model.model_validate`` (columns the model does
+    not have are ignored; 0/1 integers validate as booleans), with each of ``json_columns``
+    decoded from its JSON text (NULL or empty as None). Raises ``json.JSONDecodeError`` for a
+    JSON column that does not parse."""
+    data = dict(row)
+    for name in json_columns:
+        text = data[name]
+        data[name] = json.loads(text) if text else None
+    return data
+
+
+class StoreRow(BaseModel):
+    """Base of the rows the store returns that never travel to a client: validated from
+    :func:`row_data`, immutable."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class StoreError(Exception):

@@ -19,7 +19,7 @@ from ..models import (
     Visibility,
     utcnow,
 )
-from .db import Conn
+from .db import Conn, row_data
 
 MAX_QUEUE_SIZE = 20
 """At most this many queued messages per chat (``MaxQueueSize``,
@@ -61,21 +61,11 @@ def load_parts(text: str) -> list[ChatMessagePart]:
 
 
 def message_from_row(row: aiosqlite.Row) -> ChatMessage:
-    usage = {k: row[k] for k in _USAGE_FIELDS if row[k]}
-    return ChatMessage(
-        id=row["id"],
-        chat_id=row["chat_id"],
-        created_by=row["created_by"],
-        model_config_id=row["model_config_id"],
-        created_at=row["created_at"],
-        role=row["role"],
-        content=load_parts(row["content"]),
-        visibility=row["visibility"],
-        usage=ChatMessageUsage(**usage) if usage else None,
-        total_cost_micros=row["total_cost_micros"],
-        runtime_ms=row["runtime_ms"],
-        provider_response_id=row["provider_response_id"],
-    )
+    """A ``chat_messages`` row as a :class:`ChatMessage`; the usage columns (zeros stored as
+    NULL) make its ``usage``, None when all are NULL."""
+    data = row_data(row, "content")
+    data["usage"] = {k: data[k] for k in _USAGE_FIELDS if data[k]} or None
+    return ChatMessage.model_validate(data)
 
 
 async def insert_messages(
@@ -142,6 +132,31 @@ async def insert_messages(
         else:
             await conn.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (utcnow(), chat_id))
     return out
+
+
+async def insert_user_message(
+    conn: Conn,
+    chat_id: str,
+    content: list[ChatMessagePart],
+    *,
+    created_by: str | None,
+    model_config_id: str | None,
+) -> ChatMessage:
+    """Insert one user message (a sent, edited or promoted message) and return it; the chat is
+    updated as by :func:`insert_messages`."""
+    [message] = await insert_messages(
+        conn,
+        chat_id,
+        [
+            NewMessage(
+                role="user",
+                content=content,
+                created_by=created_by,
+                model_config_id=model_config_id,
+            )
+        ],
+    )
+    return message
 
 
 async def list_visible(
@@ -260,13 +275,7 @@ async def max_message_id(conn: Conn) -> int:
 
 
 def _queued_from_row(row: aiosqlite.Row) -> ChatQueuedMessage:
-    return ChatQueuedMessage(
-        id=row["id"],
-        chat_id=row["chat_id"],
-        model_config_id=row["model_config_id"],
-        content=load_parts(row["content"]),
-        created_at=row["created_at"],
-    )
+    return ChatQueuedMessage.model_validate(row_data(row, "content"))
 
 
 async def list_queue(conn: Conn, chat_id: str) -> list[ChatQueuedMessage]:

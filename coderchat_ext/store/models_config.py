@@ -4,17 +4,15 @@ docs/api.md#providers-and-models)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
 from ..models import ChatModelCallConfig, ChatModelConfig, new_id, utcnow
-from .db import Conn
+from .db import Conn, StoreRow, row_data
 
 
-@dataclass
-class ProviderRow:
+class ProviderRow(StoreRow):
     """A stored provider; ``api_key`` is the encrypted token, never sent to a client."""
 
     id: str
@@ -28,16 +26,7 @@ class ProviderRow:
 
 
 def _provider_from_row(row: aiosqlite.Row) -> ProviderRow:
-    return ProviderRow(
-        id=row["id"],
-        provider=row["provider"],
-        display_name=row["display_name"],
-        base_url=row["base_url"],
-        enabled=bool(row["enabled"]),
-        api_key=row["api_key"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return ProviderRow.model_validate(row_data(row))
 
 
 async def list_providers(conn: Conn) -> list[ProviderRow]:
@@ -61,7 +50,16 @@ async def insert_provider(
     created_by: str,
 ) -> ProviderRow:
     now = utcnow()
-    row = ProviderRow(new_id(), provider, display_name, base_url, enabled, api_key, now, now)
+    row = ProviderRow(
+        id=new_id(),
+        provider=provider,
+        display_name=display_name,
+        base_url=base_url,
+        enabled=enabled,
+        api_key=api_key,
+        created_at=now,
+        updated_at=now,
+    )
     await conn.execute(
         "INSERT INTO chat_providers (id, provider, display_name, base_url, enabled, api_key,"
         " created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -94,19 +92,12 @@ async def delete_provider(conn: Conn, row: ProviderRow) -> None:
 
 
 def model_config_from_row(row: aiosqlite.Row) -> ChatModelConfig:
-    return ChatModelConfig(
-        id=row["id"],
-        provider=row["provider"],
-        model=row["model"],
-        display_name=row["display_name"] or row["model"],
-        enabled=bool(row["enabled"]),
-        is_default=bool(row["is_default"]),
-        context_limit=row["context_limit"],
-        compression_threshold=row["compression_threshold"],
-        model_config=ChatModelCallConfig.model_validate(json.loads(row["options"] or "{}")),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    """A ``chat_model_configs`` row as a :class:`ChatModelConfig`: the ``options`` column is
+    its call config (``{}`` when NULL), the model name its display name when that is empty."""
+    data = row_data(row, "options")
+    data["model_config"] = data.pop("options") or {}
+    data["display_name"] = data["display_name"] or data["model"]
+    return ChatModelConfig.model_validate(data)
 
 
 async def list_model_configs(conn: Conn, *, enabled_only: bool = False) -> list[ChatModelConfig]:

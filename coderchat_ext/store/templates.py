@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from ..models import Template, new_id, utcnow
-from .db import Conn
+from .db import Conn, StoreRow, row_data
 
 _ACTIVE_DEVELOPERS = (
     "(SELECT COUNT(DISTINCT w.owner) FROM workspaces w WHERE w.template_id = t.id"
@@ -29,8 +29,7 @@ _HAS_EXTERNAL = (
 _SELECT = f"SELECT t.*, {_ACTIVE_DEVELOPERS}, {_HAS_EXTERNAL} FROM templates t"
 
 
-@dataclass(frozen=True)
-class TemplateVersionRow:
+class TemplateVersionRow(StoreRow):
     """A template version: ``manifest`` is the parsed ``template.toml`` as stored (JSON)."""
 
     id: str
@@ -51,31 +50,17 @@ class TemplateFile:
 
 
 def template_from_row(row: aiosqlite.Row) -> Template:
-    return Template(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        name=row["name"],
-        display_name=row["display_name"],
-        description=row["description"],
-        icon=row["icon"],
-        daily_cost=row["daily_cost"],
-        active_version_id=row["active_version_id"] or "",
-        external=bool(row["has_external_agent"]),
-        active_developers=row["active_developers"] or 0,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    """A ``templates`` row selected through ``_SELECT`` as a :class:`Template`: ``external``
+    from its active version, ``active_developers`` counted."""
+    data = row_data(row)
+    data["active_version_id"] = data["active_version_id"] or ""
+    data["external"] = bool(data["has_external_agent"])
+    data["active_developers"] = data["active_developers"] or 0
+    return Template.model_validate(data)
 
 
 def _version_from_row(row: aiosqlite.Row) -> TemplateVersionRow:
-    return TemplateVersionRow(
-        id=row["id"],
-        template_id=row["template_id"],
-        content_hash=row["content_hash"],
-        manifest=json.loads(row["manifest"]),
-        has_external_agent=bool(row["has_external_agent"]),
-        created_at=row["created_at"],
-    )
+    return TemplateVersionRow.model_validate(row_data(row, "manifest"))
 
 
 async def get_template(conn: Conn, template_id: str) -> Template | None:

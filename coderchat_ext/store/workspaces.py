@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
@@ -28,7 +27,7 @@ from ..models import (
     new_id,
     utcnow,
 )
-from .db import Conn
+from .db import Conn, StoreRow, row_data
 
 ACTIVE_JOB_STATUSES = ("pending", "running", "canceling")
 
@@ -41,8 +40,7 @@ _AGENT_UPDATABLE = {
 }
 
 
-@dataclass(frozen=True)
-class WorkspaceRow:
+class WorkspaceRow(StoreRow):
     """The ``workspaces`` row itself (without its build)."""
 
     id: str
@@ -58,45 +56,15 @@ class WorkspaceRow:
 
 
 def _workspace_row(row: aiosqlite.Row) -> WorkspaceRow:
-    return WorkspaceRow(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        owner=row["owner"],
-        template_id=row["template_id"],
-        name=row["name"],
-        directory=row["directory"],
-        files_version_id=row["files_version_id"],
-        deleted=bool(row["deleted"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return WorkspaceRow.model_validate(row_data(row))
 
 
 def _job(row: aiosqlite.Row) -> ProvisionerJob:
-    return ProvisionerJob(
-        id=row["id"],
-        status=row["status"],
-        error=row["error"],
-        error_code=row["error_code"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-    )
+    return ProvisionerJob.model_validate(row_data(row))
 
 
 def _agent(row: aiosqlite.Row) -> WorkspaceAgent:
-    return WorkspaceAgent(
-        id=row["id"],
-        name=row["name"],
-        display_order=row["display_order"],
-        kernel_name=row["kernel_name"],
-        kernel_id=row["kernel_id"],
-        external=bool(row["external"]),
-        status=row["status"],
-        lifecycle_state=row["lifecycle_state"],
-        first_connected_at=row["first_connected_at"],
-        last_connected_at=row["last_connected_at"],
-    )
+    return WorkspaceAgent.model_validate(row_data(row))
 
 
 _RUNNING: dict[str, WorkspaceStatus] = {
@@ -286,22 +254,11 @@ async def insert_build(
 
 
 async def _build_from_row(conn: Conn, row: aiosqlite.Row) -> WorkspaceBuild:
-    job = await get_job(conn, row["job_id"])
-    assert job is not None
-    return WorkspaceBuild(
-        id=row["id"],
-        workspace_id=row["workspace_id"],
-        build_number=row["build_number"],
-        transition=row["transition"],
-        template_version_id=row["template_version_id"],
-        preset_id=row["preset_id"],
-        parameters=json.loads(row["parameters"]),
-        daily_cost=row["daily_cost"],
-        initiator=row["initiator"],
-        created_at=row["created_at"],
-        job=job,
-        agents=await build_agents(conn, row["id"]),
-    )
+    data = row_data(row, "parameters")
+    data["job"] = await get_job(conn, row["job_id"])
+    assert data["job"] is not None
+    data["agents"] = await build_agents(conn, row["id"])
+    return WorkspaceBuild.model_validate(data)
 
 
 async def get_build(conn: Conn, build_id: str) -> WorkspaceBuild | None:
