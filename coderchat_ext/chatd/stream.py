@@ -18,14 +18,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..models import ChatWatchEvent
+from ..models import STREAM_FRAME_MAX_EVENTS, ChatWatchEvent
 from .pubsub import PubSub
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 256
-"""Events per WebSocket frame at most (docs/stream-protocol.md#frames): the largest batch a
-subscription hands out, and the frames ``server.ws`` splits the on-connect replay into."""
+MAX_BATCH = STREAM_FRAME_MAX_EVENTS
+"""Events per WebSocket frame at most (docs/stream-protocol.md#frames; the wire limit is
+``models.STREAM_FRAME_MAX_EVENTS``): the largest batch a subscription hands out, and the frames
+``server.ws`` splits the on-connect replay into."""
 PART_BUFFER_CAP = 10_000
 """Buffered ``message_part`` events per chat per step at most
 (docs/stream-protocol.md#part-buffer)."""
