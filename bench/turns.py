@@ -668,11 +668,13 @@ class SqlTally:
 async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
     """Run the same workload in this process and count ``Database.statements``.
 
-    Builds a ``CoderChatApp`` with the server's traits, calls its ``initialize_settings`` (so
-    the ``Database``, ``StreamHub(MemoryPubSub())``, ``ProviderCatalog``, ``ToolRegistry``,
-    ``ChatDaemon`` and ``ChatService`` are constructed exactly as in the server) and its start
-    hook with a stand-in for the ``ServerApp``, then drives the chats through ``ChatService``.
+    Builds a ``CoderChatApp`` with the server's traits and runs its start hook with a stand-in
+    for the ``ServerApp`` (a real kernel manager and contents manager), so every collaborator is
+    built by ``coderchat_ext.wiring.build_services`` exactly as in the server; then drives the
+    chats through ``ChatService``.
     """
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
     from traitlets.config import Config
 
     from coderchat_ext.app import CoderChatApp
@@ -685,19 +687,24 @@ async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
         setattr(config.CoderChatApp, key, value)
     app = CoderChatApp(config=config)
     app.log.setLevel(logging.WARNING)
-    app.initialize_settings()
     saved_env = {k: os.environ.get(k) for k in ("CODERCHAT_URL", "CODERCHAT_TOKEN")}
     stand_in = types.SimpleNamespace(
-        connection_url="http://127.0.0.1:0/", identity_provider=types.SimpleNamespace(token="")
+        connection_url="http://127.0.0.1:0/",
+        identity_provider=types.SimpleNamespace(token=""),
+        root_dir=str(tmp),
+        kernel_manager=AsyncMappingKernelManager(),
+        contents_manager=AsyncLargeFileManager(root_dir=str(tmp)),
     )
     await app._start_jupyter_server_extension(stand_in)
+    services = app.services
+    assert services is not None
     for key, value in saved_env.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
     actor = Actor(username="bench")
-    db = app.db
+    db = services.db
 
     async def pump(sub: Subscription, tracker: StreamTracker) -> None:
         try:
@@ -717,10 +724,10 @@ async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
             out.turns.append(first)
             tracker.begin(first)
             first.post_at = time.perf_counter()
-            chat = await app.chats.create_chat(actor, content(index, 1))
+            chat = await services.chats.create_chat(actor, content(index, 1))
             first.post_done_at = time.perf_counter()
             out.chat_id = chat.id
-            sub, snapshot = await app.chats.open_stream(actor, chat.id, 0)
+            sub, snapshot = await services.chats.open_stream(actor, chat.id, 0)
             tracker.feed(snapshot, time.perf_counter(), True)
             task = asyncio.ensure_future(pump(sub, tracker))
             await tracker.wait_turn(opts.turn_timeout)
@@ -729,7 +736,7 @@ async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
                 out.turns.append(turn)
                 tracker.begin(turn)
                 turn.post_at = time.perf_counter()
-                sent = await app.chats.send_message(actor, chat.id, content(index, number))
+                sent = await services.chats.send_message(actor, chat.id, content(index, number))
                 turn.post_done_at = time.perf_counter()
                 if sent.get("queued"):
                     raise RuntimeError(f"turn {number}: the message was queued")
@@ -746,7 +753,7 @@ async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
         return out
 
     try:
-        turns_before = app.daemon.turns_completed
+        turns_before = services.daemon.turns_completed
         start_statements = db.statements
         started = time.perf_counter()
         with SqlTally() as tally:
@@ -754,18 +761,18 @@ async def inprocess_run(opts: Options, n_chats: int) -> dict[str, Any]:
             wall = time.perf_counter() - started
             await asyncio.sleep(0.2)  # let trailing title updates land (counted as turn work)
         statements = db.statements - start_statements
-        turns = app.daemon.turns_completed - turns_before
+        turns = services.daemon.turns_completed - turns_before
         # One stream open on an idle chat, to separate the per-chat connect cost.
         probe = next((o.chat_id for o in outcomes if o.chat_id), None)
         open_cost = 0
         if probe is not None:
             before = db.statements
-            sub, _ = await app.chats.open_stream(actor, probe, 0)
+            sub, _ = await services.chats.open_stream(actor, probe, 0)
             open_cost = db.statements - before
             sub.close(1000, "closed")
         for out in outcomes:
             if out.chat_id is not None:
-                page = await app.chats.list_messages(
+                page = await services.chats.list_messages(
                     actor, out.chat_id, before_id=None, after_id=0, limit=200
                 )
                 out.check_visible(page["messages"])

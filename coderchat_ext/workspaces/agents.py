@@ -42,9 +42,8 @@ from typing import Any, Literal, Protocol
 
 from jupyter_core.utils import ensure_async
 
-from ..chatd.secrets import SecretValues
 from ..models import Chat
-from .environment import kernel_environment
+from .environment import SecretSource, kernel_environment
 
 RESULT_MIME = "application/vnd.coderchat.agent-result+json"
 """The MIME type of the one ``display_data`` each runtime call publishes
@@ -53,10 +52,6 @@ RUNTIME_MODULE = "_coderchat_agent_runtime"
 """The private ``sys.modules`` entry the runtime lives in; nothing enters the user namespace."""
 
 AgentStatus = Literal["connecting", "connected", "disconnected", "timeout"]
-
-RESOLVER_SERVICE = "workspaces"
-"""The key of the :class:`AgentResolver` (the workspace service) in the daemon's services and
-``ToolContext.services``."""
 
 # Connection errors: upstream's text errors (docs/workspaces.md#connection-errors), with a restart
 # through the start_workspace tool where upstream points at its dashboard.
@@ -136,7 +131,7 @@ class AgentHandle:
 
 class AgentResolver(Protocol):
     """Finds the agent a chat's tools run on (docs/workspaces.md#agent-selection); the workspace
-    service implements it and the app puts it in ``ToolContext.services["workspaces"]``."""
+    service implements it; the daemon hands it to the tools as ``ToolContext.agents``."""
 
     async def agent_for_chat(self, chat: Chat) -> AgentHandle:
         """The chat's agent; raises :class:`AgentUnavailable` with upstream's texts
@@ -293,7 +288,7 @@ class AgentManager:
         use_subshells: bool = True,
         poll_interval: float = POLL_INTERVAL,
         connect_timeout: float = CONNECT_TIMEOUT,
-        secrets: SecretValues | None = None,
+        secrets: SecretSource | None = None,
     ) -> None:
         self.kernel_manager = kernel_manager
         self.secrets = secrets
