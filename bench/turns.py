@@ -783,9 +783,11 @@ async def _inprocess_workload(app: Any, opts: Options, n_chats: int) -> dict[str
     """The N x M workload on a started ``CoderChatApp``, counting its statements."""
     from coderchat_ext.chatd.service import Actor
     from coderchat_ext.chatd.stream import StreamClosed, Subscription
+    from coderchat_ext.models import CreateChatMessageRequest, CreateChatRequest
 
     actor = Actor(username="bench")
-    db = app.db
+    services = app.services
+    db = services.db
 
     async def pump(sub: Subscription, tracker: StreamTracker) -> None:
         try:
@@ -805,10 +807,12 @@ async def _inprocess_workload(app: Any, opts: Options, n_chats: int) -> dict[str
             out.turns.append(first)
             tracker.begin(first)
             first.post_at = time.perf_counter()
-            chat = await app.chats.create_chat(actor, content(index, 1))
+            chat = await services.chats.create_chat(
+                actor, CreateChatRequest.model_validate(content(index, 1))
+            )
             first.post_done_at = time.perf_counter()
             out.chat_id = chat.id
-            sub, snapshot = await app.chats.open_stream(actor, chat.id, 0)
+            sub, snapshot = await services.chats.open_stream(actor, chat.id, 0)
             tracker.feed(snapshot, time.perf_counter(), True)
             task = asyncio.ensure_future(pump(sub, tracker))
             await tracker.wait_turn(opts.turn_timeout)
@@ -817,7 +821,9 @@ async def _inprocess_workload(app: Any, opts: Options, n_chats: int) -> dict[str
                 out.turns.append(turn)
                 tracker.begin(turn)
                 turn.post_at = time.perf_counter()
-                sent = await app.chats.send_message(actor, chat.id, content(index, number))
+                sent = await services.chats.send_message(
+                    actor, chat.id, CreateChatMessageRequest.model_validate(content(index, number))
+                )
                 turn.post_done_at = time.perf_counter()
                 if sent.get("queued"):
                     raise RuntimeError(f"turn {number}: the message was queued")
@@ -833,7 +839,7 @@ async def _inprocess_workload(app: Any, opts: Options, n_chats: int) -> dict[str
                     await task
         return out
 
-    turns_before = app.daemon.turns_completed
+    turns_before = services.daemon.turns_completed
     start_statements = db.statements
     started = time.perf_counter()
     with SqlTally() as tally:
@@ -841,18 +847,18 @@ async def _inprocess_workload(app: Any, opts: Options, n_chats: int) -> dict[str
         wall = time.perf_counter() - started
         await asyncio.sleep(0.2)  # let trailing title updates land (counted as turn work)
     statements = db.statements - start_statements
-    turns = app.daemon.turns_completed - turns_before
+    turns = services.daemon.turns_completed - turns_before
     # One stream open on an idle chat, to separate the per-chat connect cost.
     probe = next((o.chat_id for o in outcomes if o.chat_id), None)
     open_cost = 0
     if probe is not None:
         before = db.statements
-        sub, _ = await app.chats.open_stream(actor, probe, 0)
+        sub, _ = await services.chats.open_stream(actor, probe, 0)
         open_cost = db.statements - before
         sub.close(1000, "closed")
     for out in outcomes:
         if out.chat_id is not None:
-            page = await app.chats.list_messages(
+            page = await services.chats.list_messages(
                 actor, out.chat_id, before_id=None, after_id=0, limit=200
             )
             out.check_visible(page["messages"])

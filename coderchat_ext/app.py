@@ -1,16 +1,17 @@
 """``CoderChatApp``: the Jupyter server extension hosting the chat daemon
 (docs/architecture.md; its traits: docs/architecture.md#configuration).
 
-Opening the database and starting the daemon happen in the async start hook; ``stop_extension``
-stops the daemon (running chats become ``pending`` and resume at the next start) and closes the
-database. Nothing here imports a provider SDK.
+The app holds the configuration. Its async start hook builds every collaborator through
+:func:`~coderchat_ext.wiring.build_services` (the workspaces need the server's kernel and
+contents managers, which exist only then) and starts them; ``stop_extension`` stops them
+(running chats become ``pending`` and resume at the next start). Nothing here imports a
+provider SDK.
 """
 
 from __future__ import annotations
 
 import gc
 import getpass
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -32,28 +33,9 @@ from traitlets import (
 )
 
 from ._version import __version__
-from .chatd.daemon import ChatDaemon, DaemonConfig
-from .chatd.pubsub import MemoryPubSub
-from .chatd.secrets import SecretValues
-from .chatd.service import ChatService
-from .chatd.settings import SettingsService
-from .chatd.stream import StreamHub
-from .models import ChatModelCallConfig
-from .providers.demo import DemoProvider
-from .providers.registry import ProviderCatalog, register_adapters
-from .store import Database
-from .store import configs as store_configs
-from .store import models_config as store_models
-from .store.instance import InstanceSlots
-from .store.secrets import SecretBox
-from .tools.agent import agent_tools
-from .tools.base import ToolRegistry
-from .tools.workspaces import WORKSPACES_SERVICE, workspace_tools
+from .chatd.daemon import DaemonConfig
+from .wiring import Services, ServicesConfig, build_services
 from .workspaces.quota import parse_groups
-from .workspaces.service import WorkspaceService
-from .workspaces.templates import template_id_for
-
-log = logging.getLogger(__name__)
 
 
 class CoderChatApp(ExtensionApp):
@@ -167,11 +149,9 @@ class CoderChatApp(ExtensionApp):
         False, config=True, help="Register the echo/sleep/fail/solo tools (tests, benchmarks)."
     )
 
-    started = False
-    """True once the async start hook has opened the database and started the daemon."""
-    workspaces: WorkspaceService
-    """Templates, workspaces and agents; created by the async start hook (it needs the
-    server's kernel and contents managers)."""
+    services: Services | None = None
+    """The collaborators, once the async start hook has built and started them (the handlers
+    answer 503 until then); None again after ``stop_extension``."""
 
     @validate("groups")
     def _validate_groups(self, proposal: Any) -> Any:
@@ -196,67 +176,6 @@ class CoderChatApp(ExtensionApp):
     # --- set up ---------------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
-        path = self.db_path or os.path.join(jupyter_data_dir(), "coderchat", "coderchat.db")
-        self.db = Database(path)
-        self.secrets = SecretBox(Path(path).with_suffix(".key"))
-        self.pubsub = MemoryPubSub()
-        self.hub = StreamHub(self.pubsub)
-        extra = ("scripted",) if self.scripted_model is not None else ()
-        configured = dict(self.providers)
-        if self.scripted_model is not None:
-            configured.setdefault("scripted", {})
-        self.catalog = ProviderCatalog(
-            self.db, self.secrets, configured=configured, extra_providers=extra
-        )
-        register_adapters(self.catalog)
-        # What must never reach the model: every provider key, the server's token.
-        self.secret_values = SecretValues(self.catalog, fixed=self._server_secrets())
-        # The demo's agent session builds from the blank Python template (a built-in).
-        self.demo = DemoProvider(template_id_for(store_configs.DEFAULT_ORGANIZATION, "python"))
-        self.catalog.factories["demo"] = self.demo.make_model
-        self.pubsub.subscribe(
-            "config",
-            lambda event: self.catalog.invalidate() if event.get("kind") == "providers" else None,
-        )
-        self.tools = ToolRegistry()
-        if self.scripted_model is not None:
-            from .providers.scripted import ScriptedModel
-
-            self.scripted = ScriptedModel(self.scripted_model)
-            title_model = ScriptedModel({"default": {"echo": True}})
-            self.catalog.factories["scripted"] = lambda config, resolved, purpose: (
-                title_model if purpose == "title" else self.scripted
-            )
-        # Upstream's tool order (docs/workspaces.md#tools): files, execute and processes,
-        # workspaces, skills.
-        on_agent = agent_tools()
-        skills = [t for t in on_agent if t.name.startswith("read_skill")]
-        for tool in [*[t for t in on_agent if t not in skills], *workspace_tools(), *skills]:
-            self.tools.register(tool)
-        if self.test_tools:
-            from .tools.testing import testing_tools
-
-            for tool in testing_tools():
-                self.tools.register(tool)
-        self.daemon = ChatDaemon(
-            self.db,
-            self.hub,
-            self.catalog,
-            self.tools,
-            DaemonConfig(
-                heartbeat_interval=self.heartbeat_interval,
-                stale_after=self.stale_after,
-                acquire_interval=self.acquire_interval,
-                max_chats_per_acquire=self.max_chats_per_acquire,
-                max_steps=self.max_steps,
-                startup_timeout=self.startup_timeout,
-            ),
-            secrets=self.secret_values,
-            # The instance id next to the database: a restart after a crash resumes its chats.
-            slots=InstanceSlots(path),
-        )
-        self.chats = ChatService(self.db, self.daemon)
-        self.settings_service = SettingsService(self.db, self.catalog, self.pubsub)
         self.settings.update({"coderchat": self})
 
     def initialize_handlers(self) -> None:
@@ -269,73 +188,53 @@ class CoderChatApp(ExtensionApp):
         self.handlers.extend(page_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        await self.db.open()
-        async with self.db.tx() as conn:
-            await store_configs.sync_organizations(conn, dict(self.organizations))
-            await self._sync_model_configs(conn)
-        if self.seed_default_models:
-            await self.settings_service.seed_model_configs()
-        self._export_discovery(serverapp)
-        self.workspaces = WorkspaceService(
-            self.db,
+        services = build_services(
+            self._services_config(serverapp),
             kernel_manager=serverapp.kernel_manager,
             contents=serverapp.contents_manager,
-            pubsub=self.pubsub,
-            template_paths=list(self.template_paths),
-            workspace_root=self._workspace_root(serverapp),
-            groups=dict(self.groups),
-            agent_inactive_timeout=self.agent_inactive_timeout,
-            secret_values=self.secret_values,
-            force_sandbox=self.sandbox == "bubblewrap",
-            on_chat_changed=lambda chat: self.daemon.publish_watch(chat, "status_change"),
         )
-        await self.workspaces.start()
-        self.daemon.services[WORKSPACES_SERVICE] = self.workspaces
-        self.chats.workspace_check = self.workspaces.workspace_check
-        self.settings_service.template_lookup = self.workspaces.template_lookup
-        await self.daemon.start()
+        self._export_discovery(serverapp)
+        await services.start()
+        self.services = services
         # What the server has built by now (modules, schemas, handlers) lives as long as the
         # process: moved out of the collector's sight, a full collection under load scans only
         # what chats allocate, instead of stalling the event loop for the whole heap. Garbage
         # is collected first so that none of it is frozen for good.
         gc.collect()
         gc.freeze()
-        self.started = True
-        self.log.info("coderchat_ext %s: database %s", __version__, self.db.path)
+        self.log.info("coderchat_ext %s: database %s", __version__, services.db.path)
 
     async def stop_extension(self) -> None:
-        self.started = False
-        self.hub.close_all()
-        self.demo.close()
-        if self.db._raw is not None:
-            await self.daemon.stop()
-            if hasattr(self, "workspaces"):
-                await self.workspaces.close()
-            await self.db.close()
+        services, self.services = self.services, None
+        if services is not None:
+            await services.stop()
 
-    async def _sync_model_configs(self, conn: Any) -> None:
-        for entry in self.model_configs:
-            existing = await store_models.find_model_config(conn, entry["provider"], entry["model"])
-            if existing is None:
-                await store_models.insert_model_config(
-                    conn,
-                    provider=entry["provider"],
-                    model=entry["model"],
-                    display_name=entry.get("display_name") or entry["model"],
-                    enabled=True,
-                    is_default=bool(entry.get("is_default")),
-                    context_limit=int(entry.get("context_limit", 200_000)),
-                    compression_threshold=int(entry.get("compression_threshold", 70)),
-                    options=ChatModelCallConfig.model_validate(entry.get("model_config") or {}),
-                    created_by=None,
-                )
-        if self.default_model:
-            provider, _, model = self.default_model.partition("/")
-            config = await store_models.find_model_config(conn, provider, model)
-            if config is None:
-                self.log.warning("default_model %s has no model config", self.default_model)
-            elif not config.is_default:
-                await store_models.update_model_config(conn, config.id, is_default=True)
+    def _services_config(self, serverapp: Any) -> ServicesConfig:
+        """The traits, resolved against the server (paths, its secrets)."""
+        return ServicesConfig(
+            db_path=self.db_path or os.path.join(jupyter_data_dir(), "coderchat", "coderchat.db"),
+            daemon=DaemonConfig(
+                heartbeat_interval=self.heartbeat_interval,
+                stale_after=self.stale_after,
+                acquire_interval=self.acquire_interval,
+                max_chats_per_acquire=self.max_chats_per_acquire,
+                max_steps=self.max_steps,
+                startup_timeout=self.startup_timeout,
+            ),
+            providers=dict(self.providers),
+            scripted_model=self.scripted_model,
+            test_tools=self.test_tools,
+            template_paths=list(self.template_paths),
+            workspace_root=self._workspace_root(serverapp),
+            groups=dict(self.groups),
+            agent_inactive_timeout=self.agent_inactive_timeout,
+            force_sandbox=self.sandbox == "bubblewrap",
+            server_secrets=self._server_secrets(serverapp),
+            organizations=dict(self.organizations),
+            model_configs=list(self.model_configs),
+            default_model=self.default_model,
+            seed_default_models=self.seed_default_models,
+        )
 
     def _workspace_root(self, serverapp: Any) -> str:
         """``workspace_root`` as a contents-API path (relative to the server's root_dir).
@@ -356,9 +255,9 @@ class CoderChatApp(ExtensionApp):
             ) from None
         return "" if relative == Path(".") else relative.as_posix()
 
-    def _server_secrets(self) -> list[str]:
+    def _server_secrets(self, serverapp: Any) -> list[str]:
         """The server's own secrets: its token (what ``CODERCHAT_TOKEN`` carries)."""
-        provider = getattr(self.serverapp, "identity_provider", None)
+        provider = getattr(serverapp, "identity_provider", None)
         return [str(getattr(provider, "token", "") or "")]
 
     def _export_discovery(self, serverapp: Any) -> None:

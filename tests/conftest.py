@@ -63,7 +63,7 @@ def app(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
 @pytest.fixture
 def scripted(app: Any) -> Any:
     """The scripted model every chat of the test server talks to."""
-    return app.scripted
+    return app.services.scripted
 
 
 class Api:
@@ -129,25 +129,25 @@ def api(jp_fetch: Any, app: Any) -> Api:
 
 
 @pytest.fixture
-def kernel_agent(app: Any, jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+def kernel_agent(
+    app: Any, jp_serverapp: Any, jp_asyncio_loop: Any, monkeypatch: pytest.MonkeyPatch
+) -> Any:
     """A real kernel agent (``python3``, in the server's root folder) bound to every chat of
-    the test server, with the agent tools registered. Yields its ``AgentHandle``."""
+    the test server (it stands in for the daemon's agent resolver, the workspace service),
+    with the agent tools registered. Yields its ``AgentHandle``."""
     from coderchat_ext.tools.agent import agent_tools
-    from coderchat_ext.workspaces.agents import (
-        RESOLVER_SERVICE,
-        AgentManager,
-        FixedAgentResolver,
-    )
+    from coderchat_ext.workspaces.agents import AgentManager, FixedAgentResolver
 
     manager = AgentManager(jp_serverapp.kernel_manager, poll_interval=0.1)
     jp_asyncio_loop.run_until_complete(
         manager.start(KERNEL_AGENT_ID, kernel_name="python3", path="")
     )
     for tool in agent_tools():
-        app.tools.register(tool)
-    app.daemon.services[RESOLVER_SERVICE] = FixedAgentResolver(manager.handle(KERNEL_AGENT_ID))
+        app.services.tools.register(tool)
+    resolver = FixedAgentResolver(manager.handle(KERNEL_AGENT_ID))
+    monkeypatch.setattr(app.services.daemon, "agents", resolver)
     yield manager.handle(KERNEL_AGENT_ID)
-    app.daemon.services.pop(RESOLVER_SERVICE, None)
+    monkeypatch.undo()
     jp_asyncio_loop.run_until_complete(manager.shutdown(KERNEL_AGENT_ID))
     jp_asyncio_loop.run_until_complete(manager.close())
 

@@ -50,8 +50,8 @@ from ..store import models_config as store_models
 from ..store.db import Conn
 from ..store.instance import InstanceSlots
 from ..store.messages import NewMessage, dump_parts
-from ..tools.base import ToolContext, ToolRegistry
-from ..workspaces.agents import RESOLVER_SERVICE
+from ..tools.base import Emit, ToolContext, ToolRegistry, WorkspaceTools
+from ..workspaces.agents import AgentResolver
 from . import prompt
 from .context import ContextUnavailable, read_context
 from .errors import Classification, ClassifiedError, retry_message
@@ -123,7 +123,9 @@ def _iso_before(seconds: float) -> str:
 class ChatDaemon:
     """Owns the background tasks that run chats; :meth:`stop` cancels them all.
 
-    ``services`` is passed to every tool through :class:`~coderchat_ext.tools.base.ToolContext`.
+    ``agents`` (the chat's workspace agent: agent tools, workspace context) and ``workspaces``
+    (the workspace tools) reach every tool through :meth:`tool_context`; None: the server has
+    none (tools answer "no workspace", the prompt has no workspace context).
     ``secrets`` redacts tool results, their streamed ``result_delta`` s and the workspace
     context (default: the catalog's keys and the environment's secrets).
     ``slots`` gives the server's instance id: :meth:`start` claims it as ``worker_id`` and
@@ -138,7 +140,9 @@ class ChatDaemon:
         catalog: ProviderCatalog,
         tools: ToolRegistry,
         config: DaemonConfig | None = None,
-        services: dict[str, Any] | None = None,
+        *,
+        agents: AgentResolver | None = None,
+        workspaces: WorkspaceTools | None = None,
         secrets: SecretValues | None = None,
         slots: InstanceSlots | None = None,
     ) -> None:
@@ -147,7 +151,8 @@ class ChatDaemon:
         self.catalog = catalog
         self.tools = tools
         self.config = config or DaemonConfig()
-        self.services = services if services is not None else {}
+        self.agents = agents
+        self.workspaces = workspaces
         self.secrets = secrets if secrets is not None else SecretValues(catalog)
         self.slots = slots
         self.worker_id = new_id()
@@ -157,6 +162,17 @@ class ChatDaemon:
         self._stopped = asyncio.Event()
         self._stopping = False
         self.turns_completed = 0
+
+    def tool_context(self, chat: Chat, tool_call_id: str, emit: Emit) -> ToolContext:
+        """What a tool call ``tool_call_id`` of ``chat`` runs with; ``emit`` streams its
+        ``result_delta`` s."""
+        return ToolContext(
+            chat=chat,
+            tool_call_id=tool_call_id,
+            emit=emit,
+            agents=self.agents,
+            workspaces=self.workspaces,
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -520,7 +536,7 @@ class ChatDaemon:
                     },
                 )
 
-            return ToolContext(chat=chat, tool_call_id=call_id, emit=emit, services=self.services)
+            return self.tool_context(chat, call_id, emit)
 
         async def on_retry(
             attempt: int, err: BaseException, classified: Classification, delay: float
@@ -567,11 +583,10 @@ class ChatDaemon:
         the chat's agent and, when it changed, stored as a user-visible message (the prompt gets it
         as system blocks, not from history) and as the chat's ``last_injected_context``; the last
         stored one when the agent cannot be read; nothing without a workspace."""
-        resolver = self.services.get(RESOLVER_SERVICE)
-        if resolver is None:
+        if self.agents is None:
             return []
         try:
-            parts = await read_context(resolver, chat)
+            parts = await read_context(self.agents, chat)
         except ContextUnavailable as exc:
             log.info("chat %s: workspace context from the last turn (%s)", chat.id, exc)
             async with self.db.read() as conn:

@@ -9,7 +9,8 @@ secret value is replaced by :data:`REDACTED`.
 
 The values come from the provider catalog (every configured key: database, traitlets config,
 environment), the server's environment (variables whose name says they hold a secret, see
-:func:`is_secret_name`) and the fixed values the app hands in (the server's token).
+:func:`~coderchat_ext.workspaces.environment.is_secret_name`) and the fixed values the app hands
+in (the server's token).
 :meth:`SecretValues.refresh` re-reads the catalog (the daemon calls it at the start of every
 turn; the catalog's cache is dropped whenever a provider is written). A value once known stays
 known for the life of the process: a rotated key is still a secret.
@@ -26,23 +27,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from ..models import ChatMessagePart
+from ..workspaces.environment import is_secret_name
 
 REDACTED = "[REDACTED]"
 """What a secret value is replaced by."""
 MIN_SECRET_LENGTH = 8
 """Values shorter than this are not treated as secrets (redacting ``1`` or ``true`` everywhere
 would garble every output and protect nothing)."""
-
-SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|CREDENTIALS?)(_|$)|SECRET|PASSWORD|PASSWD")
-"""Names of environment variables whose values are secrets: keys, tokens, secrets, passwords
-(``ANTHROPIC_API_KEY``, ``CODERCHAT_TOKEN``, ``JUPYTER_TOKEN``, ``JPY_API_TOKEN``,
-``AWS_SECRET_ACCESS_KEY``, ``PGPASSWORD``)."""
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether the environment variable ``name`` must be treated as a secret (case-insensitive;
-    see :data:`SECRET_NAME`)."""
-    return SECRET_NAME.search(name.upper()) is not None
 
 
 class KeySource(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from ..store import messages as store_messages
 from ..store import models_config as store_models
 from ..store.db import Conn
 from ..store.messages import MAX_QUEUE_SIZE, NewMessage
-from ..tools.base import ToolContext, ToolResult
+from ..tools.base import ToolResult
 from . import prompt
 from .daemon import ChatDaemon, pending_dynamic_calls, promote_next
 from .errors import ClassifiedError
@@ -62,9 +62,9 @@ class Actor:
     is_admin: bool = False
 
 
-WorkspaceCheck = Callable[[Conn, Actor, str, str], Any]
+WorkspaceCheck = Callable[[Conn, Actor, str, str], Awaitable[None]]
 """``(conn, actor, workspace_id, organization_id)`` -> awaitable raising :class:`E.ApiError`
-when the workspace may not be bound; registered by the workspaces subsystem."""
+when the workspace may not be bound (``WorkspaceService.workspace_check``)."""
 
 
 def parse_positive_int(value: Any) -> int | None:
@@ -78,13 +78,16 @@ def parse_positive_int(value: Any) -> int | None:
 
 
 class ChatService:
-    """The operations of the chat endpoints, for one daemon and database."""
+    """The operations of the chat endpoints, for one daemon and database. ``workspace_check``
+    says whether a chat may be bound to a workspace (None: no workspace may be bound)."""
 
-    def __init__(self, db: Database, daemon: ChatDaemon) -> None:
+    def __init__(
+        self, db: Database, daemon: ChatDaemon, *, workspace_check: WorkspaceCheck | None = None
+    ) -> None:
         self.db = db
         self.daemon = daemon
         self.hub = daemon.hub
-        self.workspace_check: WorkspaceCheck | None = None
+        self.workspace_check = workspace_check
         self._title_locks: set[str] = set()
 
     # --- helpers --------------------------------------------------------------------------
@@ -569,7 +572,7 @@ class ChatService:
             # The call is not part of the chat's history, so nothing is published.
             return None
 
-        ctx = ToolContext(chat=chat, tool_call_id=call_id, emit=emit, services=self.daemon.services)
+        ctx = self.daemon.tool_context(chat, call_id, emit)
         try:
             result = await tool.run(args, ctx)
         except asyncio.CancelledError:

@@ -4,7 +4,7 @@ endpoints (docs/api.md#configuration, docs/api.md#providers-and-models)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import errors as E
@@ -31,7 +31,7 @@ from . import prompt
 from .pubsub import PubSub
 from .service import Actor
 
-TemplateLookup = Callable[[list[str]], Any]
+TemplateLookup = Callable[[list[str]], Awaitable[set[str]]]
 """``(template_ids)`` -> awaitable set of the ids that exist and are not deprecated."""
 
 
@@ -44,13 +44,21 @@ def _require_admin(actor: Actor, *, hide: bool = True) -> None:
 
 class SettingsService:
     """Configuration endpoints. Writes publish ``{kind, entity_id}`` on channel ``config``
-    (docs/providers.md#caching)."""
+    (docs/providers.md#caching). ``template_lookup`` finds the templates an allowlist may name
+    (None: none exist)."""
 
-    def __init__(self, db: Database, catalog: ProviderCatalog, pubsub: PubSub) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: ProviderCatalog,
+        pubsub: PubSub,
+        *,
+        template_lookup: TemplateLookup | None = None,
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.pubsub = pubsub
-        self.template_lookup: TemplateLookup | None = None
+        self.template_lookup = template_lookup
 
     def _changed(self, kind: str, entity_id: str = "") -> None:
         self.pubsub.publish("config", {"kind": kind, "entity_id": entity_id})

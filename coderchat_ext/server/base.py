@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, overload
+from typing import Annotated, Any, NoReturn, Protocol, overload
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
@@ -19,9 +19,7 @@ from .. import errors as E
 from ..chatd.service import Actor, parse_positive_int
 from ..models import MAX_PAGE_LIMIT, MAX_ROW_ID
 from ..store import is_storage_full
-
-if TYPE_CHECKING:
-    from ..app import CoderChatApp
+from ..wiring import Services
 
 AUTH_RESOURCE = "coderchat"
 ADMIN_RESOURCE = "coderchat:admin"
@@ -45,33 +43,54 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class Host(Protocol):
+    """What the handlers need of the extension (``CoderChatApp``, in tornado's settings under
+    ``coderchat``): its services once started, who owns a chat, who is an admin."""
+
+    services: Services | None
+    admin_users: Any
+    """The usernames that may change deployment settings (empty: whoever the authorizer
+    allows)."""
+
+    def owner_for(self, user: Any) -> str: ...
+
+
 class CoderChatMixin(ExtensionHandlerMixin, JupyterHandler):
-    """What REST and WebSocket handlers share: the extension app and the caller."""
+    """What REST and WebSocket handlers share: the extension's services and the caller."""
 
     auth_resource = AUTH_RESOURCE
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        """Answer 503 until the extension's async start hook has opened the database."""
+        """Answer 503 until the extension's async start hook has started the services."""
         result = super().prepare(*args, **kwargs)
         if inspect.isawaitable(result):
             await result
-        if not self.app.started:
+        if self.host.services is None:
             raise E.Unavailable("coderchat_ext is starting; try again in a moment.")
 
     @property
-    def app(self) -> CoderChatApp:
-        return self.extensionapp  # type: ignore[return-value]
+    def host(self) -> Host:
+        host: Host = self.settings["coderchat"]
+        return host
+
+    @property
+    def services(self) -> Services:
+        """The running extension's services (:meth:`prepare` answered 503 before start)."""
+        services = self.host.services
+        if services is None:
+            raise E.Unavailable("coderchat_ext is stopping; try again in a moment.")
+        return services
 
     async def actor(self) -> Actor:
         """The caller as an :class:`Actor`: owner name per ``CoderChatApp.owner_for`` and
         admin when the authorizer grants ``write`` on ``coderchat:admin`` and ``admin_users``
         (if set) lists them."""
         user = self.current_user
-        username = self.app.owner_for(user)
+        username = self.host.owner_for(user)
         allowed = await ensure_async(
             self.authorizer.is_authorized(self, user, "write", ADMIN_RESOURCE)
         )
-        admins = self.app.admin_users
+        admins = self.host.admin_users
         is_admin = bool(allowed) and (not admins or user.username in admins or username in admins)
         return Actor(username=username, is_admin=is_admin)
 

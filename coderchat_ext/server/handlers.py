@@ -33,7 +33,7 @@ class ChatsHandler(CoderChatHandler):
         (1..200, default 50), ``offset``."""
         actor = await self.actor()
         limit = self.limit_arg()
-        chats = await self.app.chats.list_chats(
+        chats = await self.services.chats.list_chats(
             actor,
             query=self.get_argument("q", None),
             labels=self.get_arguments("label"),
@@ -47,7 +47,7 @@ class ChatsHandler(CoderChatHandler):
     @authorized
     async def post(self) -> None:
         actor = await self.actor()
-        chat = await self.app.chats.create_chat(actor, self.body_as(M.CreateChatRequest))
+        chat = await self.services.chats.create_chat(actor, self.body_as(M.CreateChatRequest))
         self.reply(chat.dump(), 201)
 
 
@@ -55,13 +55,13 @@ class ChatHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self, chat_id: str) -> None:
-        chat = await self.app.chats.get_chat(await self.actor(), chat_id)
+        chat = await self.services.chats.get_chat(await self.actor(), chat_id)
         self.reply(chat.dump())
 
     @web.authenticated
     @authorized
     async def patch(self, chat_id: str) -> None:
-        await self.app.chats.update_chat(
+        await self.services.chats.update_chat(
             await self.actor(), chat_id, self.body_as(M.UpdateChatRequest)
         )
         self.reply(None, 204)
@@ -72,7 +72,7 @@ class MessagesHandler(CoderChatHandler):
     @authorized
     async def get(self, chat_id: str) -> None:
         limit = self.limit_arg()
-        page = await self.app.chats.list_messages(
+        page = await self.services.chats.list_messages(
             await self.actor(),
             chat_id,
             before_id=self.int_arg("before_id", minimum=1),
@@ -84,7 +84,7 @@ class MessagesHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str) -> None:
-        result = await self.app.chats.send_message(
+        result = await self.services.chats.send_message(
             await self.actor(), chat_id, self.body_as(M.CreateChatMessageRequest)
         )
         self.reply(result)
@@ -94,7 +94,7 @@ class MessageHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def patch(self, chat_id: str, message_id: str) -> None:
-        result = await self.app.chats.edit_message(
+        result = await self.services.chats.edit_message(
             await self.actor(), chat_id, message_id, self.body_as(M.EditMessageRequest)
         )
         self.reply(result)
@@ -104,7 +104,7 @@ class QueuedMessageHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def delete(self, chat_id: str, queued_id: str) -> None:
-        await self.app.chats.delete_queued(await self.actor(), chat_id, queued_id)
+        await self.services.chats.delete_queued(await self.actor(), chat_id, queued_id)
         self.reply(None, 204)
 
 
@@ -112,14 +112,14 @@ class PromoteHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str, queued_id: str) -> None:
-        self.reply(await self.app.chats.promote_queued(await self.actor(), chat_id, queued_id))
+        self.reply(await self.services.chats.promote_queued(await self.actor(), chat_id, queued_id))
 
 
 class InterruptHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str) -> None:
-        chat = await self.app.chats.interrupt(await self.actor(), chat_id)
+        chat = await self.services.chats.interrupt(await self.actor(), chat_id)
         self.reply(chat.dump())
 
 
@@ -127,7 +127,7 @@ class ToolResultsHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str) -> None:
-        await self.app.chats.submit_tool_results(
+        await self.services.chats.submit_tool_results(
             await self.actor(), chat_id, self.body_as(M.SubmitToolResultsRequest)
         )
         self.reply(None, 204)
@@ -137,7 +137,7 @@ class ChatToolHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str, tool_name: str) -> None:
-        result = await self.app.chats.run_tool(
+        result = await self.services.chats.run_tool(
             await self.actor(), chat_id, tool_name, self.body_as(M.RunToolRequest)
         )
         self.reply(result)
@@ -147,7 +147,7 @@ class TitleRegenerateHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, chat_id: str) -> None:
-        chat = await self.app.chats.regenerate_title(await self.actor(), chat_id)
+        chat = await self.services.chats.regenerate_title(await self.actor(), chat_id)
         self.reply(chat.dump())
 
 
@@ -155,19 +155,19 @@ class ModelsHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.list_models(await self.actor()))
+        self.reply(await self.services.settings.list_models(await self.actor()))
 
 
 class ProvidersHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.list_providers(await self.actor()))
+        self.reply(await self.services.settings.list_providers(await self.actor()))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        result = await self.app.settings_service.create_provider(
+        result = await self.services.settings.create_provider(
             await self.actor(), self.body_as(M.CreateProviderRequest)
         )
         self.reply(result, 201)
@@ -177,7 +177,7 @@ class ProviderHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def patch(self, provider_id: str) -> None:
-        result = await self.app.settings_service.update_provider(
+        result = await self.services.settings.update_provider(
             await self.actor(), provider_id, self.body_as(M.UpdateProviderRequest)
         )
         self.reply(result)
@@ -185,7 +185,7 @@ class ProviderHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def delete(self, provider_id: str) -> None:
-        await self.app.settings_service.delete_provider(await self.actor(), provider_id)
+        await self.services.settings.delete_provider(await self.actor(), provider_id)
         self.reply(None, 204)
 
 
@@ -193,12 +193,12 @@ class ModelConfigsHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.list_model_configs(await self.actor()))
+        self.reply(await self.services.settings.list_model_configs(await self.actor()))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        result = await self.app.settings_service.create_model_config(
+        result = await self.services.settings.create_model_config(
             await self.actor(), self.body_as(M.CreateModelConfigRequest)
         )
         self.reply(result, 201)
@@ -208,7 +208,7 @@ class ModelConfigHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def patch(self, config_id: str) -> None:
-        result = await self.app.settings_service.update_model_config(
+        result = await self.services.settings.update_model_config(
             await self.actor(), config_id, self.body_as(M.UpdateModelConfigRequest)
         )
         self.reply(result)
@@ -216,7 +216,7 @@ class ModelConfigHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def delete(self, config_id: str) -> None:
-        await self.app.settings_service.delete_model_config(await self.actor(), config_id)
+        await self.services.settings.delete_model_config(await self.actor(), config_id)
         self.reply(None, 204)
 
 
@@ -224,12 +224,12 @@ class SystemPromptHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.get_system_prompt(await self.actor()))
+        self.reply(await self.services.settings.get_system_prompt(await self.actor()))
 
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        await self.app.settings_service.put_system_prompt(
+        await self.services.settings.put_system_prompt(
             await self.actor(), self.body_as(M.SystemPromptRequest)
         )
         self.reply(None, 204)
@@ -239,12 +239,12 @@ class UserPromptHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.get_user_prompt(await self.actor()))
+        self.reply(await self.services.settings.get_user_prompt(await self.actor()))
 
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        result = await self.app.settings_service.put_user_prompt(
+        result = await self.services.settings.put_user_prompt(
             await self.actor(), self.body_as(M.UserPromptRequest)
         )
         self.reply(result)
@@ -254,12 +254,12 @@ class TemplateAllowlistHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.get_template_allowlist(await self.actor()))
+        self.reply(await self.services.settings.get_template_allowlist(await self.actor()))
 
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        await self.app.settings_service.put_template_allowlist(
+        await self.services.settings.put_template_allowlist(
             await self.actor(), self.body_as(M.TemplateAllowlistRequest)
         )
         self.reply(None, 204)
@@ -269,12 +269,12 @@ class AdvisorConfigHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.get_advisor(await self.actor()))
+        self.reply(await self.services.settings.get_advisor(await self.actor()))
 
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        await self.app.settings_service.put_advisor(
+        await self.services.settings.put_advisor(
             await self.actor(), self.body_as(M.AdvisorConfigRequest)
         )
         self.reply(None, 204)
@@ -284,7 +284,7 @@ class TemplatesHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        templates = await self.app.workspaces.list_templates(await self.actor())
+        templates = await self.services.workspaces.list_templates(await self.actor())
         self.reply([t.dump() for t in templates])
 
 
@@ -292,7 +292,7 @@ class TemplateHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self, template_id: str) -> None:
-        template = await self.app.workspaces.get_template(await self.actor(), template_id)
+        template = await self.services.workspaces.get_template(await self.actor(), template_id)
         self.reply(template.dump())
 
 
@@ -300,13 +300,13 @@ class WorkspacesHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        workspaces = await self.app.workspaces.list_workspaces(await self.actor())
+        workspaces = await self.services.workspaces.list_workspaces(await self.actor())
         self.reply([w.dump() for w in workspaces])
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        workspace = await self.app.workspaces.create_workspace(
+        workspace = await self.services.workspaces.create_workspace(
             await self.actor(), self.body_as(M.CreateWorkspaceRequest)
         )
         self.reply(workspace.dump(), 201)
@@ -316,7 +316,7 @@ class WorkspaceHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self, workspace_id: str) -> None:
-        workspace = await self.app.workspaces.get_workspace(await self.actor(), workspace_id)
+        workspace = await self.services.workspaces.get_workspace(await self.actor(), workspace_id)
         self.reply(workspace.dump())
 
 
@@ -324,7 +324,7 @@ class WorkspaceBuildsHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, workspace_id: str) -> None:
-        build = await self.app.workspaces.create_build(
+        build = await self.services.workspaces.create_build(
             await self.actor(), workspace_id, self.body_as(M.CreateWorkspaceBuildRequest)
         )
         self.reply(build.dump(), 201)
@@ -334,7 +334,7 @@ class WorkspaceAttachHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def post(self, workspace_id: str) -> None:
-        agent = await self.app.workspaces.attach(
+        agent = await self.services.workspaces.attach(
             await self.actor(), workspace_id, self.body_as(M.AttachKernelRequest)
         )
         self.reply(agent.dump())
@@ -344,7 +344,7 @@ class InfoHandler(CoderChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.app.settings_service.info(__version__))
+        self.reply(await self.services.settings.info(__version__))
 
 
 class OpenAPIHandler(CoderChatHandler):

@@ -150,11 +150,13 @@ class ChatStreamSocket(_Socket):
 
     async def check_request(self) -> None:
         self.int_arg("after_id", default=0)
-        await self.app.chats.get_chat(await self.actor(), self.path_args[0])
+        await self.services.chats.get_chat(await self.actor(), self.path_args[0])
 
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
         after_id = self.int_arg("after_id", default=0)
-        return await self.app.chats.open_stream(await self.actor(), self.path_args[0], after_id)
+        return await self.services.chats.open_stream(
+            await self.actor(), self.path_args[0], after_id
+        )
 
 
 class WatchSocket(_Socket):
@@ -163,7 +165,7 @@ class WatchSocket(_Socket):
     single_event_frames = True
 
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
-        return await self.app.chats.open_watch(await self.actor()), []
+        return await self.services.chats.open_watch(await self.actor()), []
 
 
 class JobLogsSocket(_Socket):
@@ -179,7 +181,7 @@ class JobLogsSocket(_Socket):
     async def plain_get(self) -> bool:
         if self.get_argument("follow", "") in ("1", "true"):
             return False
-        logs = await self.app.workspaces.job_logs(
+        logs = await self.services.workspaces.job_logs(
             await self.actor(), self.path_args[0], self._after()
         )
         self.set_header("Content-Type", "application/json")
@@ -187,7 +189,9 @@ class JobLogsSocket(_Socket):
         return True
 
     async def check_request(self) -> None:
-        await self.app.workspaces.job_logs(await self.actor(), self.path_args[0], self._after())
+        await self.services.workspaces.job_logs(
+            await self.actor(), self.path_args[0], self._after()
+        )
 
     async def _open_subscription(self) -> tuple[Subscription, list[dict[str, Any]]]:
         stops: list[Callable[[], None]] = []
@@ -197,7 +201,7 @@ class JobLogsSocket(_Socket):
                 stop()
 
         sub = Subscription(unsubscribe)
-        initial, stop = await self.app.workspaces.follow_job_logs(
+        initial, stop = await self.services.workspaces.follow_job_logs(
             await self.actor(),
             self.path_args[0],
             self._after(),

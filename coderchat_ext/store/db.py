@@ -156,6 +156,11 @@ class Database:
         self.statements = 0
 
     @property
+    def is_open(self) -> bool:
+        """Whether :meth:`open` succeeded and :meth:`close` has not run since."""
+        return self._raw is not None
+
+    @property
     def raw(self) -> aiosqlite.Connection:
         if self._raw is None:
             raise StoreError("database is not open")

@@ -1,7 +1,7 @@
 """The base of the tools that run on the chat's workspace agent (docs/workspaces.md#tools).
 
 The agent comes from the :class:`~coderchat_ext.workspaces.agents.AgentResolver` in
-``ctx.services["workspaces"]``. Connection problems (no workspace, stopped, disconnected, timed
+``ctx.agents``. Connection problems (no workspace, stopped, disconnected, timed
 out) and failed operations are text errors (``is_error``) with upstream's strings; results
 are the runtime's JSON values.
 """
@@ -13,13 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from ..workspaces.agents import (
-    NO_WORKSPACE,
-    RESOLVER_SERVICE,
-    AgentError,
-    AgentHandle,
-    AgentUnavailable,
-)
+from ..workspaces.agents import NO_WORKSPACE, AgentError, AgentHandle, AgentUnavailable
 from .base import Tool, ToolContext, ToolResult
 
 REUSE_WORKSPACE = (
@@ -30,11 +24,10 @@ REUSE_WORKSPACE = (
 
 async def chat_agent(ctx: ToolContext) -> AgentHandle | ToolResult:
     """The chat's agent, or the text error that says why there is none."""
-    resolver = ctx.services.get(RESOLVER_SERVICE)
-    if resolver is None:
+    if ctx.agents is None:
         return ToolResult(NO_WORKSPACE, is_error=True)
     try:
-        handle: AgentHandle = await resolver.agent_for_chat(ctx.chat)
+        handle = await ctx.agents.agent_for_chat(ctx.chat)
     except AgentUnavailable as exc:
         return ToolResult(exc.message, is_error=True)
     return handle

@@ -11,14 +11,47 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..models import Chat
 from ..providers.base import ToolSpec
+from ..workspaces.agents import AgentResolver
+
+Emit = Callable[[str], Awaitable[None]]
+"""Streams one ``result_delta`` (text) to the tool card."""
+
+
+class WorkspaceTools(Protocol):
+    """The workspace operations the workspace tools call (docs/workspaces.md#tools); the
+    :class:`~coderchat_ext.workspaces.service.WorkspaceService` implements them. Each returns
+    the tool's JSON result and raises ``ToolFailure`` with the text error the model sees."""
+
+    async def chat_list_templates(
+        self, chat: Chat, query: str | None, page: int
+    ) -> dict[str, Any]: ...
+
+    async def chat_read_template(self, chat: Chat, template_id: str) -> dict[str, Any]: ...
+
+    async def chat_create_workspace(
+        self,
+        chat: Chat,
+        *,
+        template_id: str | None,
+        name: str | None,
+        parameters: Mapping[str, Any] | None,
+        preset_id: str | None,
+        emit: Emit,
+    ) -> dict[str, Any]: ...
+
+    async def chat_start_workspace(
+        self, chat: Chat, *, parameters: Mapping[str, Any] | None, emit: Emit
+    ) -> dict[str, Any]: ...
+
+    async def chat_stop_workspace(self, chat: Chat, *, emit: Emit) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -33,14 +66,16 @@ class ToolResult:
 class ToolContext:
     """What a running tool may use.
 
-    ``emit`` streams a ``result_delta`` (text) to the tool card while the tool runs; ``services``
-    carries objects later subsystems register (the workspace manager, ...).
+    ``emit`` streams a ``result_delta`` (text) to the tool card while the tool runs;
+    ``agents`` finds the chat's workspace agent (the agent tools) and ``workspaces`` provisions
+    workspaces (the workspace tools); None where the server has none.
     """
 
     chat: Chat
     tool_call_id: str
-    emit: Callable[[str], Awaitable[None]]
-    services: dict[str, Any] = field(default_factory=dict)
+    emit: Emit
+    agents: AgentResolver | None = None
+    workspaces: WorkspaceTools | None = None
 
 
 class ToolArgs(BaseModel):

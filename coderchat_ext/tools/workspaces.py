@@ -2,10 +2,10 @@
 ``start_workspace``, ``stop_workspace`` (docs/workspaces.md#tools,
 docs/workspaces.md#create_workspace).
 
-Each tool parses its arguments and calls the :class:`~coderchat_ext.workspaces.service.
-WorkspaceService` in ``ctx.services["workspaces"]``. Upstream's text errors come back as
-error results; build and quota failures are non-error JSON results with an ``error`` key, so
-their structure reaches the model and the tool card intact.
+Each tool parses its arguments and calls the :class:`~coderchat_ext.tools.base.WorkspaceTools`
+in ``ctx.workspaces`` (the :class:`~coderchat_ext.workspaces.service.WorkspaceService`).
+Upstream's text errors come back as error results; build and quota failures are non-error JSON
+results with an ``error`` key, so their structure reaches the model and the tool card intact.
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ from typing import Any
 from pydantic import Field
 
 from ..models import Chat
-from ..workspaces.agents import RESOLVER_SERVICE as WORKSPACES_SERVICE
-from ..workspaces.service import ToolFailure, WorkspaceService
-from .base import Tool, ToolArgs, ToolContext, ToolResult
+from ..workspaces.service import ToolFailure
+from .base import Tool, ToolArgs, ToolContext, ToolResult, WorkspaceTools
 
-__all__ = ["WORKSPACES_SERVICE", "workspace_tools"]
+__all__ = ["workspace_tools"]
 
 _NOT_AVAILABLE = "workspaces are not available on this server"
-
-
-def _service(ctx: ToolContext) -> WorkspaceService | None:
-    service = ctx.services.get(WORKSPACES_SERVICE)
-    return service if isinstance(service, WorkspaceService) else None
 
 
 class _WorkspaceTool(Tool):
@@ -37,7 +31,7 @@ class _WorkspaceTool(Tool):
         return chat.parent_chat_id is None
 
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
-        service = _service(ctx)
+        service = ctx.workspaces
         if service is None:
             return ToolResult(_NOT_AVAILABLE, is_error=True)
         try:
@@ -45,7 +39,7 @@ class _WorkspaceTool(Tool):
         except ToolFailure as exc:
             return ToolResult(str(exc), is_error=True)
 
-    async def call(self, service: WorkspaceService, args: Any, ctx: ToolContext) -> Any:
+    async def call(self, service: WorkspaceTools, args: Any, ctx: ToolContext) -> Any:
         raise NotImplementedError
 
 
@@ -64,7 +58,7 @@ class ListTemplatesTool(_WorkspaceTool):
     )
     Args = ListTemplatesArgs
 
-    async def call(self, service: WorkspaceService, args: Any, ctx: ToolContext) -> Any:
+    async def call(self, service: WorkspaceTools, args: Any, ctx: ToolContext) -> Any:
         return await service.chat_list_templates(ctx.chat, args.query, args.page)
 
 
@@ -80,7 +74,7 @@ class ReadTemplateTool(_WorkspaceTool):
     )
     Args = ReadTemplateArgs
 
-    async def call(self, service: WorkspaceService, args: Any, ctx: ToolContext) -> Any:
+    async def call(self, service: WorkspaceTools, args: Any, ctx: ToolContext) -> Any:
         return await service.chat_read_template(ctx.chat, args.template_id)
 
 
@@ -115,7 +109,7 @@ class CreateWorkspaceTool(_WorkspaceTool):
     )
     Args = CreateWorkspaceArgs
 
-    async def call(self, service: WorkspaceService, args: Any, ctx: ToolContext) -> Any:
+    async def call(self, service: WorkspaceTools, args: Any, ctx: ToolContext) -> Any:
         return await service.chat_create_workspace(
             ctx.chat,
             template_id=args.template_id,
@@ -141,7 +135,7 @@ class StartWorkspaceTool(_WorkspaceTool):
     )
     Args = StartWorkspaceArgs
 
-    async def call(self, service: WorkspaceService, args: Any, ctx: ToolContext) -> Any:
+    async def call(self, service: WorkspaceTools, args: Any, ctx: ToolContext) -> Any:
         return await service.chat_start_workspace(
             ctx.chat, parameters=args.parameters, emit=ctx.emit
         )
@@ -155,7 +149,7 @@ class StopWorkspaceTool(_WorkspaceTool):
     )
     Args = ToolArgs
 
-    async def call(self, service: WorkspaceService, args: Any, ctx: ToolContext) -> Any:
+    async def call(self, service: WorkspaceTools, args: Any, ctx: ToolContext) -> Any:
         return await service.chat_stop_workspace(ctx.chat, emit=ctx.emit)
 
 

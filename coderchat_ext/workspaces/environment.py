@@ -16,8 +16,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-
-from ..chatd.secrets import is_secret_name
+from typing import Protocol
 
 BASE_NAMES = frozenset(
     {"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TMPDIR", "USER", "LOGNAME", "SHELL", "TZ"}
@@ -27,13 +26,32 @@ BASE_PATTERNS = ("LC_*",)
 
 _NEVER_PREFIX = re.compile(r"^(ANTHROPIC_|OPENAI_|CODERCHAT_|JPY_|JUPYTERHUB_|JUPYTER_TOKEN$)")
 
+SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|CREDENTIALS?)(_|$)|SECRET|PASSWORD|PASSWD")
+"""Names of environment variables whose values are secrets: keys, tokens, secrets, passwords
+(``ANTHROPIC_API_KEY``, ``CODERCHAT_TOKEN``, ``JUPYTER_TOKEN``, ``JPY_API_TOKEN``,
+``AWS_SECRET_ACCESS_KEY``, ``PGPASSWORD``)."""
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether the environment variable ``name`` must be treated as a secret (case-insensitive;
+    see :data:`SECRET_NAME`)."""
+    return SECRET_NAME.search(name.upper()) is not None
+
+
+class SecretSource(Protocol):
+    """Where the known secret values come from (``chatd.secrets.SecretValues`` fits)."""
+
+    async def current(self) -> frozenset[str]:
+        """Every secret value known now (provider keys, the server's token)."""
+        ...
+
 
 def never_passed(name: str) -> bool:
     """Whether the server's variable ``name`` is kept from every workspace kernel: provider
     variables (``ANTHROPIC_*``, ``OPENAI_*``), the discovery variables (``CODERCHAT_*``),
     Jupyter's session secrets (``JUPYTER_TOKEN``, ``JPY_*``, ``JUPYTERHUB_*``), and anything
     named like a key, token, secret or password
-    (:func:`~coderchat_ext.chatd.secrets.is_secret_name`)."""
+    (:func:`is_secret_name`)."""
     return _NEVER_PREFIX.match(name.upper()) is not None or is_secret_name(name)
 
 

@@ -27,7 +27,6 @@ from typing import Any, Literal, Protocol
 from jupyter_core.utils import ensure_async
 
 from .. import errors as E
-from ..chatd.secrets import SecretValues
 from ..models import (
     INSUFFICIENT_QUOTA,
     AgentStatus,
@@ -63,6 +62,7 @@ from .agents import (
     AgentManager,
     AgentUnavailable,
 )
+from .environment import SecretSource
 from .provisioner import BUILD_CANCELED, Provisioner, Publisher, job_channel
 from .quota import Quota, QuotaUsage, insufficient_quota_payload
 from .templates import (
@@ -214,7 +214,7 @@ class WorkspaceService:
         force_sandbox: bool = False,
         on_chat_changed: ChatChanged | None = None,
         build_wait_timeout: float = BUILD_WAIT_TIMEOUT,
-        secret_values: SecretValues | None = None,
+        secret_values: SecretSource | None = None,
     ) -> None:
         self.db = db
         self.contents = contents

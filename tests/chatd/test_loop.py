@@ -54,7 +54,7 @@ async def test_multi_step_turn_runs_parallel_tools_and_persists_results_in_call_
     api: Any, app: Any, scripted: Any
 ) -> None:
     barrier = BarrierTool(3)
-    app.tools.register(barrier)
+    app.services.tools.register(barrier)
     scripted.push(
         calls(("c1", "barrier", {}), ("c2", "barrier", {}), ("c3", "barrier", {})),
         calls(("c4", "echo", {"text": "second step"})),
@@ -80,7 +80,7 @@ async def test_multi_step_turn_runs_parallel_tools_and_persists_results_in_call_
 async def test_tool_failures_become_error_results_and_the_turn_goes_on(
     api: Any, app: Any, scripted: Any
 ) -> None:
-    app.tools.register(HiddenTool())
+    app.services.tools.register(HiddenTool())
     scripted.push(
         calls(
             ("a", "nope", {}),
@@ -125,7 +125,7 @@ async def test_exclusive_tool_in_a_batch_blocks_every_call(api: Any, scripted: A
 
 
 async def test_reaching_max_steps_ends_the_turn_silently(api: Any, app: Any, scripted: Any) -> None:
-    app.daemon.config.max_steps = 2
+    app.services.daemon.config.max_steps = 2
     scripted.push(*[calls((f"c{i}", "echo", {"text": str(i)})) for i in range(5)])
     chat, messages = await run_chat(api)
     assert chat["status"] == "waiting"
@@ -182,7 +182,7 @@ async def test_retryable_errors_retry_with_events_then_succeed(
     async def no_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    app.daemon.config.retry_sleep = no_wait
+    app.services.daemon.config.retry_sleep = no_wait
     scripted.push(
         {"error": {"status": 429, "message": "slow down"}},
         {"error": {"status": 429, "message": "slow down"}},
@@ -198,8 +198,8 @@ async def test_startup_timeout_is_a_retryable_error(api: Any, app: Any, scripted
     async def no_wait(seconds: float) -> None:
         return None
 
-    app.daemon.config.retry_sleep = no_wait
-    app.daemon.config.startup_timeout = 0.2
+    app.services.daemon.config.retry_sleep = no_wait
+    app.services.daemon.config.startup_timeout = 0.2
     scripted.push({"delay_first": 2, "text": "late"}, {"text": "on time"})
     chat, messages = await run_chat(api)
     assert chat["status"] == "waiting"

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from coderchat_ext.chatd.secrets import REDACTED, SecretValues, is_secret_name
+from coderchat_ext.chatd.secrets import REDACTED, SecretValues
 from coderchat_ext.models import ChatMessagePart
+from coderchat_ext.workspaces.environment import is_secret_name
 
 KEY = "sk-ant-api03-abcdefghijklmnop"
 TOKEN = "0123456789abcdef0123"

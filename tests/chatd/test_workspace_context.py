@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from coderchat_ext.chatd.context import context_parts
 from coderchat_ext.chatd.prompt import SKILLS_INDEX_INTRO, context_blocks
 from coderchat_ext.models import Chat
-from coderchat_ext.workspaces.agents import (
-    NO_WORKSPACE,
-    RESOLVER_SERVICE,
-    AgentUnavailable,
-)
+from coderchat_ext.workspaces.agents import NO_WORKSPACE, AgentUnavailable
 
 SKILL = "---\nname: plotting\ndescription: Make charts with matplotlib\n---\n\nUse plt.\n"
 
@@ -138,12 +136,11 @@ class NoWorkspace:
         raise AgentUnavailable(NO_WORKSPACE)
 
 
-async def test_a_chat_without_workspace_gets_no_context(api: Any, scripted: Any, app: Any) -> None:
-    app.daemon.services[RESOLVER_SERVICE] = NoWorkspace()
-    try:
-        chat_id = await turn(api, None, "hi")
-    finally:
-        app.daemon.services.pop(RESOLVER_SERVICE)
+async def test_a_chat_without_workspace_gets_no_context(
+    api: Any, scripted: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.services.daemon, "agents", NoWorkspace())
+    chat_id = await turn(api, None, "hi")
     assert context_messages(await api.messages(chat_id)) == []
     assert (await api.ok("GET", f"chats/{chat_id}")).get("last_injected_context") is None
 

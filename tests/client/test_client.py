@@ -218,7 +218,7 @@ async def test_stream_reconnects_after_id_without_repeating_a_message(
             return
         if any(e.message is not None and e.message.role == "tool" for e in item):
             dropped.append(True)
-            app.hub.close_subscribers(chat.id, 4002, "test: too slow")
+            app.services.hub.close_subscribers(chat.id, 4002, "test: too slow")
 
     def finished(items: list[StreamItem]) -> bool:
         last_assistant = [
@@ -296,7 +296,7 @@ async def test_watch_reports_a_created_chat(client: AsyncChatClient, app: Any) -
     try:
         # The watch feed has no snapshot: wait until the server counts the subscriber.
         deadline = time.monotonic() + DEADLINE
-        while not app.hub._watchers:
+        while not app.services.hub._watchers:
             assert time.monotonic() < deadline, "the watch socket never opened"
             await asyncio.sleep(0.02)
         chat = await client.create_chat("watch me")
@@ -422,7 +422,7 @@ async def test_blocking_client_works_from_a_thread_and_inside_a_running_loop(
         asyncio.to_thread(use_blocking_client), DEADLINE
     )
     deadline = time.monotonic() + DEADLINE
-    while app.hub._subscribers:
+    while app.services.hub._subscribers:
         assert time.monotonic() < deadline, "the stream socket stayed open"
         await asyncio.sleep(0.02)
     assert result.text == "answer from the server"

@@ -41,7 +41,7 @@ async def test_a_fresh_install_defaults_to_the_labelled_offline_demo_model(api: 
 async def test_without_workspace_tools_the_demo_model_answers_with_provider_guidance(
     api: Any, app: Any
 ) -> None:
-    app.tools.unregister("create_workspace")
+    app.services.tools.unregister("create_workspace")
     chat = await api.ok("POST", "chats", {"content": "hello there"})
     done = await api.wait_status(chat["id"], "waiting", "error")
     assert done["status"] == "waiting", done.get("last_error")
@@ -51,7 +51,7 @@ async def test_without_workspace_tools_the_demo_model_answers_with_provider_guid
     assert "offline demo model" in text
     assert "ANTHROPIC_API_KEY" in text
     # The answer came through the real SDK from the demo's loopback server.
-    (request,) = [r for r in app.demo.server.requests if r.path == "/v1/messages"]
+    (request,) = [r for r in app.services.demo.server.requests if r.path == "/v1/messages"]
     assert request.json["model"] == DEMO_MODEL
     assert request.json["messages"][-1]["content"][-1]["text"].endswith("hello there")
 
@@ -105,6 +105,6 @@ async def test_adding_a_provider_seeds_its_known_models_and_takes_over_the_defau
 
     # Seeding happens once: a config the administrator deleted is not created again.
     await api.ok("DELETE", f"model-configs/{anthropic[1]['id']}")
-    assert await app.settings_service.seed_model_configs() == []
+    assert await app.services.settings.seed_model_configs() == []
     remaining = [c["model"] for c in await api.ok("GET", "model-configs")]
     assert anthropic[1]["model"] not in remaining

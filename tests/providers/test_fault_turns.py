@@ -76,27 +76,27 @@ def daemon(app: Any) -> Any:
     async def no_wait(seconds: float) -> None:
         return None
 
-    app.daemon.config.retry_sleep = no_wait
+    app.services.daemon.config.retry_sleep = no_wait
     echo = ScriptedModel({"default": {"echo": True}})
-    for name, factory in list(app.catalog.factories.items()):
-        app.catalog.factories[name] = lambda c, r, p, f=factory: (
+    for name, factory in list(app.services.catalog.factories.items()):
+        app.services.catalog.factories[name] = lambda c, r, p, f=factory: (
             echo if p == "title" else f(c, r, p)
         )
-    return app.daemon
+    return app.services.daemon
 
 
 @pytest.fixture
 def retries(app: Any) -> list[dict[str, Any]]:
     """The payload of every ``retry`` event published, in order."""
     events: list[dict[str, Any]] = []
-    original = app.pubsub.publish
+    original = app.services.pubsub.publish
 
     def record(channel: str, message: Any) -> None:
         if isinstance(message, dict) and message.get("type") == "retry":
             events.append(message["retry"])
         original(channel, message)
 
-    app.pubsub.publish = record
+    app.services.pubsub.publish = record
     return events
 
 

@@ -243,13 +243,13 @@ def coderchat_config(disk: Disk) -> dict[str, Any]:
 def published(app: Any) -> list[tuple[str, Any]]:
     """Every pubsub event, in order (the stream and watch feeds are built from these)."""
     events: list[tuple[str, Any]] = []
-    original = app.pubsub.publish
+    original = app.services.pubsub.publish
 
     def record(channel: str, message: Any) -> None:
         events.append((channel, message))
         original(channel, message)
 
-    app.pubsub.publish = record
+    app.services.pubsub.publish = record
     return events
 
 
@@ -275,7 +275,7 @@ async def test_a_full_disk_mid_turn_ends_in_a_storage_error_and_loses_nothing(
             return {"text": "never stored"}
         return {"text": "answered once space returned"}
 
-    app.scripted.handler = model
+    app.services.scripted.handler = model
     chat = await api.ok("POST", "chats", {"content": [{"type": "text", "text": "go"}]})
     chat_id = chat["id"]
 

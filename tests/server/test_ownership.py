@@ -54,7 +54,7 @@ def as_user(name: str) -> dict[str, str]:
 
 async def db_rows(app: Any) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
-    async with app.db.read() as conn:
+    async with app.services.db.read() as conn:
         for table in ("chats", "chat_messages", "chat_queued_messages"):
             rows = await conn.fetchall(f"SELECT * FROM {table} ORDER BY 1")
             out[table] = [tuple(r) for r in rows]

@@ -49,8 +49,8 @@ def titles_in_process(app: Any) -> None:
     """Titles come from an in-process echo model, so every request the fake server gets is a
     chat step and its queue of turns is consumed in order."""
     echo = ScriptedModel({"default": {"echo": True}})
-    for name, factory in list(app.catalog.factories.items()):
-        app.catalog.factories[name] = lambda c, r, p, f=factory: (
+    for name, factory in list(app.services.catalog.factories.items()):
+        app.services.catalog.factories[name] = lambda c, r, p, f=factory: (
             echo if p == "title" else f(c, r, p)
         )
 
@@ -63,7 +63,7 @@ def no_backoff(app: Any) -> list[float]:
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
-    app.daemon.config.retry_sleep = record
+    app.services.daemon.config.retry_sleep = record
     return waits
 
 
@@ -71,13 +71,13 @@ def no_backoff(app: Any) -> list[float]:
 def published(app: Any) -> list[tuple[str, Any]]:
     """Every pubsub event, in order (the stream and watch feeds are built from these)."""
     events: list[tuple[str, Any]] = []
-    original = app.pubsub.publish
+    original = app.services.pubsub.publish
 
     def record(channel: str, message: Any) -> None:
         events.append((channel, message))
         original(channel, message)
 
-    app.pubsub.publish = record
+    app.services.pubsub.publish = record
     return events
 
 
@@ -130,7 +130,7 @@ async def test_rate_limited_twice_then_success_retries_with_two_retry_events(
 async def test_a_stall_before_the_first_chunk_retries_as_startup_timeout(
     api: Any, app: Any, fake: FakeProviderServer, no_backoff: list[float], published: Any
 ) -> None:
-    app.daemon.config.startup_timeout = 0.3
+    app.services.daemon.config.startup_timeout = 0.3
     fake.push({"text": "too late", "stall": 5}, {"text": "on time"})
     chat, messages = await run_turn(api, "anthropic")
     assert chat["status"] == "waiting"

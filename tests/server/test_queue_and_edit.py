@@ -31,7 +31,7 @@ async def db_rows(app: Any, chat_id: str) -> dict[str, list[tuple[Any, ...]]]:
     """The chat's message and queue rows (every column), to compare around a refused request;
     with ``chats`` too when the chat is idle, because then nothing else writes it."""
     out: dict[str, list[tuple[Any, ...]]] = {}
-    async with app.db.read() as conn:
+    async with app.services.db.read() as conn:
         for table in ("chat_messages", "chat_queued_messages"):
             rows = await conn.fetchall(
                 f"SELECT * FROM {table} WHERE chat_id = ? ORDER BY id", (chat_id,)
@@ -701,7 +701,7 @@ def no_acquire(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     async def acquire() -> list[Any]:
         return []
 
-    monkeypatch.setattr(app.daemon, "_acquire", acquire)
+    monkeypatch.setattr(app.services.daemon, "_acquire", acquire)
 
 
 async def test_interrupt_leaves_pending_chat_pending(api: Any, app: Any, no_acquire: None) -> None:

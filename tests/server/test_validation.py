@@ -19,7 +19,7 @@ ANY = object()
 async def db_rows(app: Any) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the chat tables, to compare before and after a refused request."""
     out: dict[str, list[tuple[Any, ...]]] = {}
-    async with app.db.read() as conn:
+    async with app.services.db.read() as conn:
         for table in ("chats", "chat_messages", "chat_queued_messages"):
             rows = await conn.fetchall(f"SELECT * FROM {table} ORDER BY 1")
             out[table] = [tuple(r) for r in rows]

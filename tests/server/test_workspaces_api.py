@@ -151,7 +151,7 @@ async def test_a_refused_workspace_creation_says_why_and_creates_nothing(
             assert "(europe)" in got[0]["detail"]
         else:
             assert got == validations
-    async with app.db.read() as conn:
+    async with app.services.db.read() as conn:
         assert await conn.fetchval("SELECT COUNT(*) FROM workspaces") == 0
 
 

@@ -61,7 +61,7 @@ async def test_refused_upgrades_leave_no_subscription_behind(
     chat = await api.ok("POST", "chats", {"content": "hello"})
     chat_id = chat["id"]
     await api.wait_status(chat_id, "waiting")
-    hub = app.hub
+    hub = app.services.hub
     evil = {**await browser_headers(jp_fetch), "Origin": "http://evil.example"}
     endpoints = {
         "stream": ("api", "coderchat", "chats", chat_id, "stream"),

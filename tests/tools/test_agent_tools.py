@@ -21,7 +21,7 @@ from coderchat_ext.tools.base import ToolContext
 from coderchat_ext.workspaces.agents import (
     AGENT_DISCONNECTED,
     NO_WORKSPACE,
-    RESOLVER_SERVICE,
+    AgentResolver,
     AgentUnavailable,
 )
 
@@ -277,11 +277,11 @@ async def test_skill_tools_are_offered_only_when_the_workspace_has_skills(
 # --- connection errors (no model needed) ---------------------------------------------------------
 
 
-def context(chat: Chat, services: dict[str, Any]) -> ToolContext:
+def context(chat: Chat, agents: AgentResolver | None) -> ToolContext:
     async def emit(delta: str) -> None:
         raise AssertionError("nothing should stream")
 
-    return ToolContext(chat=chat, tool_call_id="call", emit=emit, services=services)
+    return ToolContext(chat=chat, tool_call_id="call", emit=emit, agents=agents)
 
 
 class Unreachable:
@@ -290,11 +290,11 @@ class Unreachable:
 
 
 @pytest.mark.parametrize(
-    ("services", "error"),
-    [({}, NO_WORKSPACE), ({RESOLVER_SERVICE: Unreachable()}, AGENT_DISCONNECTED)],
+    ("agents", "error"),
+    [(None, NO_WORKSPACE), (Unreachable(), AGENT_DISCONNECTED)],
 )
 async def test_every_agent_tool_reports_connection_errors_as_text_errors(
-    services: dict[str, Any], error: str
+    agents: AgentResolver | None, error: str
 ) -> None:
     chat = Chat(
         id="c",
@@ -319,7 +319,7 @@ async def test_every_agent_tool_reports_connection_errors_as_text_errors(
     tools = agent_tools()
     assert [t.name for t in tools] == list(valid_args)
     for tool in tools:
-        result = await tool.run(tool.parse(valid_args[tool.name]), context(chat, services))
+        result = await tool.run(tool.parse(valid_args[tool.name]), context(chat, agents))
         assert (result.result, result.is_error) == (error, True), tool.name
 
 

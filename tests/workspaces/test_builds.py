@@ -95,7 +95,7 @@ async def test_a_blank_workspace_runs_a_listed_kernel_and_stop_start_delete_work
 
 async def assert_agents_off(app: Any, workspace_id: str) -> None:
     """The workspace's agents are recorded as stopped."""
-    async with app.db.read() as conn:
+    async with app.services.db.read() as conn:
         rows = await conn.fetchall(
             "SELECT status, lifecycle_state, kernel_id FROM workspace_agents"
             " WHERE workspace_id = ?",
@@ -135,7 +135,7 @@ async def test_data_analysis_files_are_written_and_init_runs_with_the_parameters
     assert "Matplotlib style: bmh" in lines
     assert "  AGENTS.md" in lines
     # The parameters are in the kernel's environment for every command.
-    result = await app.workspaces.agents.call(
+    result = await app.services.workspaces.agents.call(
         agent["id"], "execute", {"command": "echo $PLOT_STYLE $MAX_ROWS"}
     )
     assert result["output"].strip() == "bmh 5"
@@ -247,7 +247,7 @@ async def test_start_workspace_asks_for_a_new_required_parameter_then_starts(
     api: Any, scripted: Any, template_dir: Path, app: Any
 ) -> None:
     folder = write_template(template_dir / "evolving", 'name = "evolving"\n')
-    await app.workspaces.catalog.refresh(force=True)
+    await app.services.workspaces.catalog.refresh(force=True)
     chat_id, [created] = await run_tools(
         api,
         scripted,
@@ -262,7 +262,7 @@ async def test_start_workspace_asks_for_a_new_required_parameter_then_starts(
     (folder / "template.toml").write_text(
         'name = "evolving"\n[[parameters]]\nname = "project"\nrequired = true\n'
     )
-    await app.workspaces.catalog.refresh(force=True)
+    await app.services.workspaces.catalog.refresh(force=True)
     _, [refused] = await run_tools(
         api, scripted, [("start_workspace", {})], chat_id=chat_id, headers=BOB
     )
@@ -348,7 +348,9 @@ async def test_an_attached_external_kernel_runs_tools_and_is_left_running_on_sto
             kernel_id,
             True,
         )
-        handle = await app.workspaces.agent_for_chat(await app.chats.get_chat(_Bob(), chat["id"]))
+        handle = await app.services.workspaces.agent_for_chat(
+            await app.services.chats.get_chat(_Bob(), chat["id"])
+        )
         result = await handle.call("execute", {"command": "echo attached"})
         assert result["output"].strip() == "attached"
         await build(api, workspace["id"], "stop")
@@ -373,13 +375,13 @@ async def test_a_dead_kernel_makes_the_agent_disconnected_until_start_workspace(
     workspace = await api.ok("GET", f"workspaces/{chat['workspace_id']}", headers=BOB)
     [agent] = workspace["latest_build"]["agents"]
     await jp_fetch("api", "kernels", agent["kernel_id"], method="DELETE")
-    model = await app.chats.get_chat(_Bob(), chat_id)
+    model = await app.services.chats.get_chat(_Bob(), chat_id)
     deadline = time.monotonic() + 30
-    while app.workspaces.agents.status(agent["id"]) != "disconnected":
+    while app.services.workspaces.agents.status(agent["id"]) != "disconnected":
         assert time.monotonic() < deadline, "the agent never became disconnected"
         await asyncio.sleep(0.05)
     with pytest.raises(AgentUnavailable) as refused:
-        await app.workspaces.agent_for_chat(model)
+        await app.services.workspaces.agent_for_chat(model)
     assert str(refused.value) == (
         "workspace agent is disconnected and cannot execute tools. The workspace may need to "
         "be restarted with the start_workspace tool"
@@ -393,7 +395,7 @@ async def test_a_dead_kernel_makes_the_agent_disconnected_until_start_workspace(
     result = payload(started)
     assert result["started"] is True
     assert "agent_status" not in result
-    handle = await app.workspaces.agent_for_chat(model)
+    handle = await app.services.workspaces.agent_for_chat(model)
     assert (await handle.call("execute", {"command": "echo back"}))["output"].strip() == "back"
     await build(api, workspace["id"], "delete")
 
@@ -406,7 +408,7 @@ async def test_create_workspace_waits_for_the_chats_workspace_that_is_still_buil
         template_dir / "gated",
         'name = "gated"\ninit = "for i in $(seq 600); do [ -e go ] && break; sleep 0.1; done"\n',
     )
-    await app.workspaces.catalog.refresh(force=True)
+    await app.services.workspaces.catalog.refresh(force=True)
     workspace = await api.ok(
         "POST", "workspaces", {"template_id": template_id("gated")}, headers=BOB
     )
@@ -457,7 +459,7 @@ async def test_closing_the_provisioner_cancels_a_running_build_and_stops_its_ker
         template_dir / "gated",
         'name = "gated"\ninit = "for i in $(seq 600); do [ -e go ] && break; sleep 0.1; done"\n',
     )
-    await app.workspaces.catalog.refresh(force=True)
+    await app.services.workspaces.catalog.refresh(force=True)
     workspace = await api.ok(
         "POST", "workspaces", {"template_id": template_id("gated")}, headers=BOB
     )
@@ -472,7 +474,7 @@ async def test_closing_the_provisioner_cancels_a_running_build_and_stops_its_ker
     kernel_id = agents[0]["kernel_id"]
     assert kernel_id in await kernel_ids(jp_fetch)
 
-    await app.workspaces.provisioner.close()
+    await app.services.workspaces.provisioner.close()
     done = await api.ok("GET", f"workspaces/{workspace['id']}", headers=BOB)
     job = done["latest_build"]["job"]
     assert (done["status"], job["status"], job["error"]) == (
@@ -489,9 +491,9 @@ async def test_after_a_restart_active_jobs_fail_and_agents_are_disconnected(
 ) -> None:
     workspace = await create(api, {"template_id": template_id("python")})
     job_id = workspace["latest_build"]["job"]["id"]
-    async with app.db.tx() as conn:
+    async with app.services.db.tx() as conn:
         await conn.execute("UPDATE provisioner_jobs SET status = 'running' WHERE id = ?", (job_id,))
-    await app.workspaces.provisioner.recover()
+    await app.services.workspaces.provisioner.recover()
     recovered = await api.ok("GET", f"workspaces/{workspace['id']}", headers=BOB)
     job = recovered["latest_build"]["job"]
     assert (job["status"], job["error"]) == ("failed", "the server stopped during the build")

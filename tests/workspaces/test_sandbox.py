@@ -73,7 +73,7 @@ async def test_sandboxed_commands_write_only_in_the_workspace_and_see_none_of_th
     [agent] = workspace["latest_build"]["agents"]
 
     async def run(command: str) -> dict[str, Any]:
-        result = await app.workspaces.agents.call(
+        result = await app.services.workspaces.agents.call(
             agent["id"], "execute", {"command": command, "timeout": "30s"}
         )
         return dict(result)
@@ -105,10 +105,10 @@ async def test_sandboxed_commands_write_only_in_the_workspace_and_see_none_of_th
     assert result["exit_code"] == 0, result
     assert (folder / "made.txt").read_text() == "by python"
 
-    started = await app.workspaces.agents.call(
+    started = await app.services.workspaces.agents.call(
         agent["id"], "execute", {"command": "echo bg > bg.txt", "run_in_background": True}
     )
-    done = await app.workspaces.agents.call(
+    done = await app.services.workspaces.agents.call(
         agent["id"],
         "process_output",
         {"process_id": started["background_process_id"], "wait_timeout": "20s"},
@@ -131,7 +131,7 @@ async def test_a_module_planted_in_the_workspace_does_not_run_at_the_next_kernel
     [agent] = workspace["latest_build"]["agents"]
     marker = jp_root_dir / "escaped.txt"
     plant = f"echo 'open({str(marker)!r}, \"w\")' > ipykernel_launcher.py"
-    assert (await app.workspaces.agents.call(agent["id"], "execute", {"command": plant}))[
+    assert (await app.services.workspaces.agents.call(agent["id"], "execute", {"command": plant}))[
         "exit_code"
     ] == 0
     for transition in ("stop", "start"):
@@ -142,7 +142,7 @@ async def test_a_module_planted_in_the_workspace_does_not_run_at_the_next_kernel
     assert restarted["status"] == "running", restarted["latest_build"]["job"]
     assert not marker.exists()
     [agent] = restarted["latest_build"]["agents"]
-    result = await app.workspaces.agents.call(
+    result = await app.services.workspaces.agents.call(
         agent["id"], "execute", {"command": "python -c 'import sys; print(sys.flags.safe_path)'"}
     )
     assert result["output"] == "False\n"

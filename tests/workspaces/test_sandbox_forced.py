@@ -34,7 +34,7 @@ async def test_a_template_without_a_sandbox_still_runs_its_commands_in_one(
     workspace = await create(api, "python")
     assert workspace["status"] == "running", workspace["latest_build"]["job"]
     [agent] = workspace["latest_build"]["agents"]
-    result = await app.workspaces.agents.call(
+    result = await app.services.workspaces.agents.call(
         agent["id"], "execute", {"command": f"cat {jp_root_dir / 'secret.txt'} {app.db_path}"}
     )
     assert result["exit_code"] == 1

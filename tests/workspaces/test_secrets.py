@@ -81,8 +81,8 @@ def titles_in_process(app: Any) -> None:
     """Titles come from an in-process echo model, so the fake server's queue of turns is
     consumed by chat steps only."""
     echo = ScriptedModel({"default": {"echo": True}})
-    for name, factory in list(app.catalog.factories.items()):
-        app.catalog.factories[name] = lambda c, r, p, f=factory: (
+    for name, factory in list(app.services.catalog.factories.items()):
+        app.services.catalog.factories[name] = lambda c, r, p, f=factory: (
             echo if p == "title" else f(c, r, p)
         )
 
@@ -91,13 +91,13 @@ def titles_in_process(app: Any) -> None:
 def published(app: Any) -> list[tuple[str, Any]]:
     """Every pubsub event (the chat streams and watch feeds are built from these)."""
     events: list[tuple[str, Any]] = []
-    original = app.pubsub.publish
+    original = app.services.pubsub.publish
 
     def record(channel: str, message: Any) -> None:
         events.append((channel, message))
         original(channel, message)
 
-    app.pubsub.publish = record
+    app.services.pubsub.publish = record
     return events
 
 
@@ -193,7 +193,7 @@ async def test_no_secret_reaches_the_model_from_a_workspace_or_an_attached_kerne
         "provider requests": json.dumps([r.redacted() for r in fake.requests])
         + "".join(r.body.decode() for r in fake.requests),
     }
-    database = Path(app.db.path)
+    database = Path(app.services.db.path)
     for path in (database, database.with_name(database.name + "-wal")):
         if path.exists():
             haystacks[path.name] = path.read_bytes().decode("utf-8", "replace")

@@ -197,7 +197,7 @@ async def test_create_workspace_refuses_with_the_references_text_errors(
     assert text_error(part).startswith(expected)
     chat = await api.ok("GET", f"chats/{chat_id}", headers=ALICE)
     assert "workspace_id" not in chat
-    async with app.db.read() as conn:
+    async with app.services.db.read() as conn:
         assert await conn.fetchval("SELECT COUNT(*) FROM workspaces") == 0
 
 
@@ -363,10 +363,10 @@ async def test_stop_and_start_of_an_external_workspace(api: Any, scripted: Any) 
 
 
 async def test_agent_resolution_fails_fast_with_the_references_messages(api: Any, app: Any) -> None:
-    service = app.workspaces
+    service = app.services.workspaces
     chat = await api.ok("POST", "chats", {"content": "hi"}, headers=BOB)
     await wait_chat(api, chat["id"], headers=BOB)
-    model = await app.chats.get_chat(_Bob(), chat["id"])
+    model = await app.services.chats.get_chat(_Bob(), chat["id"])
     with pytest.raises(AgentUnavailable) as refused:
         await service.agent_for_chat(model)
     assert str(refused.value) == (
@@ -374,7 +374,7 @@ async def test_agent_resolution_fails_fast_with_the_references_messages(api: Any
     )
 
     workspace, chat_id = await external_chat(api)
-    model = await app.chats.get_chat(_Bob(), chat_id)
+    model = await app.services.chats.get_chat(_Bob(), chat_id)
     with pytest.raises(AgentUnavailable) as refused:
         await service.agent_for_chat(model)
     assert str(refused.value) == (

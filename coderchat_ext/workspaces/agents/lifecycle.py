@@ -31,9 +31,8 @@ from typing import Any, Protocol
 
 from jupyter_core.utils import ensure_async
 
-from ...chatd.secrets import SecretValues
 from ...models import Chat
-from ..environment import kernel_environment
+from ..environment import SecretSource, kernel_environment
 from .protocol import (
     AGENT_DISCONNECTED,
     AGENT_TIMEOUT,
@@ -47,10 +46,6 @@ from .protocol import (
     RuntimeMissing,
     is_alive,
 )
-
-RESOLVER_SERVICE = "workspaces"
-"""The key of the :class:`AgentResolver` (the workspace service) in the daemon's services and
-``ToolContext.services``."""
 
 DEFAULT_CALL_TIMEOUT = 60.0
 """Seconds a call may take when the caller gives no timeout."""
@@ -91,7 +86,7 @@ class AgentHandle:
 
 class AgentResolver(Protocol):
     """Finds the agent a chat's tools run on (docs/workspaces.md#agent-selection); the workspace
-    service implements it and the app puts it in ``ToolContext.services["workspaces"]``."""
+    service implements it; the daemon hands it to the tools as ``ToolContext.agents``."""
 
     async def agent_for_chat(self, chat: Chat) -> AgentHandle:
         """The chat's agent; raises :class:`AgentUnavailable` with upstream's texts
@@ -135,7 +130,7 @@ class AgentManager:
         use_subshells: bool = True,
         poll_interval: float = POLL_INTERVAL,
         connect_timeout: float = CONNECT_TIMEOUT,
-        secrets: SecretValues | None = None,
+        secrets: SecretSource | None = None,
         start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.kernel_manager = kernel_manager

@@ -1,0 +1,1 @@
+"""The tool interface and the built-in tools (docs/workspaces.md#tools)."""
