@@ -751,7 +751,7 @@ async def inprocess_server(opts: Options, n_chats: int, tmp: Path) -> AsyncItera
             signal.signal(sig, handler)
         await serverapp.extension_manager.start_all_extensions()
         (app,) = serverapp.extension_manager.extension_apps["coderchat_ext"]
-        if not app.started:
+        if app.services is None:
             raise RuntimeError("coderchat_ext did not start (see the log above)")
         yield app
     finally:
