@@ -61,6 +61,20 @@ def app(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
 
 
 @pytest.fixture
+def published(app: Any) -> list[tuple[str, Any]]:
+    """Every pubsub event, in order (the chat streams and watch feeds are built from these)."""
+    events: list[tuple[str, Any]] = []
+    original = app.services.pubsub.publish
+
+    def record(channel: str, message: Any) -> None:
+        events.append((channel, message))
+        original(channel, message)
+
+    app.services.pubsub.publish = record
+    return events
+
+
+@pytest.fixture
 def scripted(app: Any) -> Any:
     """The scripted model every chat of the test server talks to."""
     return app.services.scripted

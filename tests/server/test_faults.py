@@ -239,20 +239,6 @@ def coderchat_config(disk: Disk) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def published(app: Any) -> list[tuple[str, Any]]:
-    """Every pubsub event, in order (the stream and watch feeds are built from these)."""
-    events: list[tuple[str, Any]] = []
-    original = app.services.pubsub.publish
-
-    def record(channel: str, message: Any) -> None:
-        events.append((channel, message))
-        original(channel, message)
-
-    app.services.pubsub.publish = record
-    return events
-
-
 async def wait_for(predicate: Any, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -67,20 +67,6 @@ def no_backoff(app: Any) -> list[float]:
     return waits
 
 
-@pytest.fixture
-def published(app: Any) -> list[tuple[str, Any]]:
-    """Every pubsub event, in order (the stream and watch feeds are built from these)."""
-    events: list[tuple[str, Any]] = []
-    original = app.services.pubsub.publish
-
-    def record(channel: str, message: Any) -> None:
-        events.append((channel, message))
-        original(channel, message)
-
-    app.services.pubsub.publish = record
-    return events
-
-
 async def config_id(api: Any, provider: str) -> str:
     configs = await api.ok("GET", "model-configs")
     return next(c["id"] for c in configs if c["provider"] == provider)

@@ -87,20 +87,6 @@ def titles_in_process(app: Any) -> None:
         )
 
 
-@pytest.fixture
-def published(app: Any) -> list[tuple[str, Any]]:
-    """Every pubsub event (the chat streams and watch feeds are built from these)."""
-    events: list[tuple[str, Any]] = []
-    original = app.services.pubsub.publish
-
-    def record(channel: str, message: Any) -> None:
-        events.append((channel, message))
-        original(channel, message)
-
-    app.services.pubsub.publish = record
-    return events
-
-
 async def leaking_turn(
     api: Api, fake: FakeProviderServer, workspace: dict[str, Any], folder: Path, token: str
 ) -> list[str]:
