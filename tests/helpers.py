@@ -1,4 +1,5 @@
-"""Polling helpers shared by the tests: wait for a condition with a deadline, never a sleep."""
+"""Helpers shared by the tests: waiting for a condition with a deadline (never a sleep), and the
+configuration of a server whose providers all talk to the fake provider server."""
 
 from __future__ import annotations
 
@@ -40,3 +41,31 @@ def wait_for_sync(
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+FAKE_PROVIDER_MODELS = {
+    "anthropic": "claude-sonnet-5-5",
+    "openai": "gpt-6.2-sol",
+    "openai-compat": "llama3.2",
+}
+"""One model config per real provider kind, each reached through the fake provider server."""
+
+
+def fake_provider_config(db_path: str, fake: Any) -> dict[str, Any]:
+    """``CoderChatApp`` traits for a server whose three providers (Anthropic, OpenAI,
+    OpenAI-compatible) all talk to ``fake`` (a ``FakeProviderServer``) through the real SDKs,
+    with :data:`FAKE_PROVIDER_MODELS` (Anthropic's the default)."""
+    return {
+        "db_path": db_path,
+        "seed_default_models": False,
+        "providers": {
+            "anthropic": {"api_key": "sk-ant-test", "base_url": fake.url},
+            "openai": {"api_key": "sk-openai-test", "base_url": fake.openai_base_url},
+            "openai-compat": {"base_url": fake.openai_base_url},
+        },
+        "model_configs": [
+            {"provider": p, "model": m, "context_limit": 100_000, "is_default": p == "anthropic"}
+            for p, m in FAKE_PROVIDER_MODELS.items()
+        ],
+        "acquire_interval": 0.05,
+    }

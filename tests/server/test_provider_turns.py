@@ -11,12 +11,9 @@ import pytest
 
 from coderchat_ext.providers.fake import FakeProviderServer
 from coderchat_ext.providers.scripted import ScriptedModel
+from tests.helpers import FAKE_PROVIDER_MODELS, fake_provider_config
 
-MODELS = {
-    "anthropic": "claude-sonnet-5-5",
-    "openai": "gpt-6.2-sol",
-    "openai-compat": "llama3.2",
-}
+MODELS = FAKE_PROVIDER_MODELS
 
 
 @pytest.fixture
@@ -27,21 +24,8 @@ def fake() -> Iterator[FakeProviderServer]:
 
 @pytest.fixture
 def coderchat_config(tmp_path: Any, fake: FakeProviderServer) -> dict[str, Any]:
-    return {
-        "db_path": str(tmp_path / "coderchat" / "coderchat.db"),
-        "test_tools": True,
-        "seed_default_models": False,
-        "providers": {
-            "anthropic": {"api_key": "sk-ant-test", "base_url": fake.url},
-            "openai": {"api_key": "sk-openai-test", "base_url": fake.openai_base_url},
-            "openai-compat": {"base_url": fake.openai_base_url},
-        },
-        "model_configs": [
-            {"provider": p, "model": m, "context_limit": 100_000, "is_default": p == "anthropic"}
-            for p, m in MODELS.items()
-        ],
-        "acquire_interval": 0.05,
-    }
+    config = fake_provider_config(str(tmp_path / "coderchat" / "coderchat.db"), fake)
+    return {**config, "test_tools": True}
 
 
 @pytest.fixture(autouse=True)
